@@ -1,0 +1,154 @@
+/* ref.c: the scalar reference kernels, portable C with no -m flags.
+ *
+ * Every slot of the kernel table has its definition here, written for
+ * clarity and with PyTorch 1.13's element formulas and operation order, so
+ * that the fast ISA files have something exact to be tested against and to
+ * fall back on. The reference table itself uses a 4x8 micro-tile. */
+#include "simd.h"
+
+#include <math.h>
+#include <string.h>
+
+float sg_act_fwd_scalar(float x, sg_act act)
+{
+    switch (act) {
+    case SG_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case SG_ACT_LRELU: return x > 0.0f ? x : x * SG_LRELU_SLOPE;
+    case SG_ACT_TANH: return tanhf(x);
+    case SG_ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case SG_ACT_NONE: break;
+    }
+    return x;
+}
+
+/* threshold_backward, leaky_relu_backward, tanh_backward, sigmoid_backward. */
+float sg_act_bwd_scalar(float g, float y, sg_act act)
+{
+    switch (act) {
+    case SG_ACT_RELU: return y > 0.0f ? g : 0.0f;
+    case SG_ACT_LRELU: return y > 0.0f ? g : g * SG_LRELU_SLOPE;
+    case SG_ACT_TANH: return g * fmaf(-y, y, 1.0f); /* ATen fuses 1 - y*y */
+    case SG_ACT_SIGMOID: return g * (1.0f - y) * y;
+    case SG_ACT_NONE: break;
+    }
+    return g;
+}
+
+float sg_epi_scalar(float v, const sg_epi *epi, size_t i, size_t j)
+{
+    if (epi->bias) v += epi->bias[j];
+    v = sg_act_fwd_scalar(v, epi->act);
+    if (epi->dact != SG_ACT_NONE) v = sg_act_bwd_scalar(v, epi->y[i * epi->ldy + j], epi->dact);
+    return v;
+}
+
+void sg_ukr_ref_4x8(size_t K, const float *a, const float *b, float *c, size_t ldc,
+                    int accumulate, const sg_epi *epi)
+{
+    enum { MR = 4, NR = 8 };
+    float acc[MR][NR] = {{0}};
+    for (size_t p = 0; p < K; p++)
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) acc[i][j] += a[p * MR + i] * b[p * NR + j];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) {
+            float v = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+            c[i * ldc + j] = epi ? sg_epi_scalar(v, epi, (size_t)i, (size_t)j) : v;
+        }
+}
+
+void sg_pack_ref(float *dst, const float *src, size_t rs, size_t cs, size_t m, size_t k, int w)
+{
+    for (size_t i0 = 0; i0 < m; i0 += (size_t)w) {
+        size_t rows = m - i0 < (size_t)w ? m - i0 : (size_t)w;
+        for (size_t p = 0; p < k; p++) {
+            float *d = dst + p * (size_t)w;
+            for (size_t i = 0; i < rows; i++) d[i] = src[(i0 + i) * rs + p * cs];
+            for (size_t i = rows; i < (size_t)w; i++) d[i] = 0.0f;
+        }
+        dst += k * (size_t)w;
+    }
+}
+
+void sg_bias_act_fwd_ref(float *y, size_t ldy, const float *bias, size_t i0, size_t i1, size_t N,
+                         sg_act act)
+{
+    for (size_t i = i0; i < i1; i++)
+        for (size_t j = 0; j < N; j++) {
+            float v = y[i * ldy + j];
+            if (bias) v += bias[j];
+            y[i * ldy + j] = sg_act_fwd_scalar(v, act);
+        }
+}
+
+void sg_act_bwd_ref(float *dx, size_t lddx, const float *dy, size_t lddy, const float *y,
+                    size_t ldy, size_t i0, size_t i1, size_t N, sg_act act)
+{
+    for (size_t i = i0; i < i1; i++)
+        for (size_t j = 0; j < N; j++)
+            dx[i * lddx + j] = sg_act_bwd_scalar(dy[i * lddy + j], y[i * ldy + j], act);
+}
+
+void sg_colsum_ref(float *db, const float *dz, size_t ldz, size_t M, size_t j0, size_t j1)
+{
+    for (size_t j = j0; j < j1; j++) db[j] = 0.0f;
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = j0; j < j1; j++) db[j] += dz[i * ldz + j];
+}
+
+/* binary_cross_entropy_out_cpu: (t - 1) max(log(1 - y), -100) - t max(log y, -100),
+ * log(1 - y) in float as PyTorch 1.13 computes it (not log1p). */
+static float bce_elem(float y, float t)
+{
+    float l1 = fmaxf(logf(1.0f - y), -100.0f);
+    float l0 = fmaxf(logf(y), -100.0f);
+    return (t - 1.0f) * l1 - t * l0;
+}
+
+/* binary_cross_entropy_backward_out_cpu with grad_output 1, then the mean's
+ * division by the element count. */
+static float bce_grad_elem(float y, float t, float count)
+{
+    return (y - t) / fmaxf((1.0f - y) * y, 1e-12f) / count;
+}
+
+void sg_bce_fwd_ref(float *loss, const float *y, const float *t, size_t i0, size_t i1)
+{
+    for (size_t i = i0; i < i1; i++) loss[i] = bce_elem(y[i], t[i]);
+}
+
+void sg_bce_bwd_ref(float *dy, const float *y, const float *t, float count, size_t i0, size_t i1)
+{
+    for (size_t i = i0; i < i1; i++) dy[i] = bce_grad_elem(y[i], t[i], count);
+}
+
+void sg_sigmoid_bce_ref(float *y, float *loss, float *dz, const float *z, const float *t,
+                        float count, size_t i0, size_t i1)
+{
+    for (size_t i = i0; i < i1; i++) {
+        float s = sg_act_fwd_scalar(z[i], SG_ACT_SIGMOID);
+        y[i] = s;
+        loss[i] = bce_elem(s, t[i]);
+        dz[i] = sg_act_bwd_scalar(bce_grad_elem(s, t[i], count), s, SG_ACT_SIGMOID);
+    }
+}
+
+/* exp_avg.mul_(b1).add_(g, alpha=c1); exp_avg_sq.mul_(b2).addcmul_(g, g, value=c2);
+ * denom = exp_avg_sq.sqrt() / bc2_sqrt + eps; p.addcdiv_(exp_avg, denom, value=-step_size).
+ * ATen's add and addcmul kernels fuse their multiply-add: m = fma(c1, g, m b1),
+ * v = fma(c2 g, g, v b2); the rest rounds op by op. */
+void sg_adam_ref(float *p, float *m, float *v, const float *g, size_t i0, size_t i1,
+                 const sg_adam_coef *h)
+{
+    for (size_t i = i0; i < i1; i++) {
+        float gi = g[i];
+        float mi = fmaf(h->c1, gi, m[i] * h->b1);
+        float vi = fmaf(h->c2 * gi, gi, v[i] * h->b2);
+        float denom = sqrtf(vi) / h->bc2_sqrt + h->eps;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] + -h->step_size * mi / denom;
+    }
+}
+
+const sg_kernels sg_kernels_ref = {SG_KERNELS_REF_SLOTS};

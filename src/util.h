@@ -1,0 +1,47 @@
+/* util.h: errors, checked allocation and atomic file output.
+ *
+ * Errors are one line. A library function that fails stores its message with
+ * sg_error() and returns -1; the command prints it as "simdgan: <message>" and
+ * exits with status 2. Allocation failure is not recoverable here: sg_xmalloc
+ * prints file:line and exits. */
+#ifndef SIMDGAN_UTIL_H
+#define SIMDGAN_UTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define SG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define SG_PRINTF(a, b)
+#endif
+
+/* Store a one-line error message (printf format); returns -1. */
+int sg_error(const char *fmt, ...) SG_PRINTF(1, 2);
+const char *sg_last_error(void);
+
+void *sg_xmalloc_at(size_t bytes, const char *file, int line);
+/* 64-byte aligned, zeroed; free with sg_free. */
+void *sg_xcalloc_aligned_at(size_t bytes, const char *file, int line);
+void sg_free(void *p);
+#define sg_xmalloc(n) sg_xmalloc_at((n), __FILE__, __LINE__)
+#define sg_xalloc(n) sg_xcalloc_aligned_at((n), __FILE__, __LINE__)
+
+/* Atomic output: write to "<path>.tmp.<pid>", then rename over path, so a
+ * failed or interrupted run never leaves a half-written file behind.
+ * sg_out_open returns NULL (with sg_error set) when the folder is not
+ * writable; sg_out_commit flushes, checks every write and renames;
+ * sg_out_abort removes the temporary. */
+typedef struct sg_outfile {
+    FILE *f;
+    char path[4096];
+    char tmp[4096 + 32];
+} sg_outfile;
+int sg_out_open(sg_outfile *o, const char *path);
+int sg_out_commit(sg_outfile *o);
+void sg_out_abort(sg_outfile *o);
+
+/* mkdir -p for one folder level below an existing one; 0 or -1 with error. */
+int sg_mkdir(const char *path);
+
+#endif
