@@ -1,0 +1,450 @@
+/* avx512.c: the AVX-512 (F/VL/BW/DQ) kernel table.
+ *
+ * Built with -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma and run
+ * only when src/cpu.c finds those features and the OS saves ZMM and opmask
+ * state. Starts from the reference table and overrides every slot but bce_fwd
+ * (a log per element on 100-200 elements a step: the reference's libm logs are
+ * kept there, and sigmoid_bce calls it for its loss).
+ *
+ * Micro-tile 12 x 32: 24 zmm accumulators, 2 zmm of B per k step, the A
+ * element broadcast (from memory, into the FMA or one register). 24 FMAs per
+ * k step keep two FMA pipes of latency 4 busy (>= 8 independent chains) and
+ * leave registers free. Every geometry measured with 24-32 accumulators
+ * (14x32, 12x32, 16x32, 8x48, 10x48, 6x64, 7x64) ran at 94-99% of the
+ * register-resident FMA peak on a Xeon with two 512-bit FMA pipes (as Zen 5
+ * has; Zen 4 splits each over its 256-bit pipes and needs fewer chains), so the
+ * choice is by padding and cache: 12 x 32 and 6 x 64 pad the tutorial's
+ * GEMMs least (4% of their flops; M = 100/200/256/784, N = 64/256/784), and
+ * 12 x 32's B micro-panel at K = 256 (32 KiB) fits a 48 KiB L1 where
+ * 6 x 64's does not.
+ *
+ * Remainders use opmasks; nothing reads or writes outside the caller's
+ * ranges. exp, tanh and sigmoid are vectorized here (see exp_ps); the other
+ * kernels follow ref.c's operations and roundings (FMA exactly where it has
+ * fmaf), so they are bitwise equal to the reference. */
+#include "simd.h"
+
+#include <immintrin.h>
+
+enum { MR = 12, NR = 32 };
+
+/* ---- vector math ---------------------------------------------------------- */
+
+/* e^x, within 1 ulp of glibc's expf over the whole float range (denormal
+ * results included). Cody-Waite: x = n ln2 + r with n = round(x log2 e) and
+ * ln2 split in two (the high part has 9 significant bits, so n * hi is exact),
+ * |r| <= ln2/2; e^r = 1 + r + r^2 P(r) with Cephes expf's degree-5 minimax P;
+ * the result is scaled by 2^n with scalef, which rounds once, into denormals
+ * and to infinity as needed. x is clamped to [-110, 110] (e^-110 rounds to 0
+ * and e^110 to inf anyway) so that r stays finite; NaN passes through because
+ * max/min return their second operand when one is NaN. */
+static inline __m512 exp_ps(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_set1_ps(-110.0f), x);
+    x = _mm512_min_ps(_mm512_set1_ps(110.0f), x);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* tanh, within 2 ulp of glibc's tanhf. Computed on |x| and given x's sign
+ * (so tanh(-0) = -0). |x| < 0.625: x + x^3 Q(x^2) with Cephes tanhf's
+ * degree-4 Q (no cancellation near 0, tiny x returns x); otherwise
+ * 1 - 2 / (e^{2|x|} + 1), which saturates to exactly 1 where tanhf does
+ * (2 / (e^{2|x|} + 1) < 2^-25 past |x| ~ 9.01; e^{2|x|} = inf gives 1). */
+static inline __m512 tanh_ps(__m512 x)
+{
+    __m512 ax = _mm512_abs_ps(x);
+    __m512 z = _mm512_mul_ps(ax, ax);
+    __m512 q = _mm512_set1_ps(-5.70498872745e-3f);
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(2.06390887954e-2f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(-5.37397155531e-2f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(1.33314422036e-1f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(-3.33332819422e-1f));
+    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(q, z), ax, ax);
+    __m512 e = exp_ps(_mm512_add_ps(ax, ax));
+    __m512 big =
+        _mm512_sub_ps(_mm512_set1_ps(1.0f),
+                      _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+    __mmask16 is_small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
+    __m512 t = _mm512_mask_mov_ps(big, is_small, small);
+    return _mm512_or_ps(t, _mm512_and_ps(x, _mm512_set1_ps(-0.0f)));
+}
+
+/* The reference's formula 1 / (1 + e^-x) with exp_ps: within 2 ulp of it for
+ * x >= -16.6 and 4 ulp below, where e^-x > 2^24 and 1 + e^-x is itself
+ * rounded to an even integer. Saturates to exactly 0 (e^-x = inf) and exactly
+ * 1 (e^-x < 2^-24) as the reference does. */
+static inline __m512 sigmoid_ps(__m512 x)
+{
+    __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+/* sg_act_fwd_scalar on 16 lanes (x > 0 compares false for NaN, as in C). */
+static inline __m512 act_fwd_ps(__m512 x, sg_act act)
+{
+    __mmask16 pos;
+    switch (act) {
+    case SG_ACT_RELU:
+        pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+        return _mm512_maskz_mov_ps(pos, x);
+    case SG_ACT_LRELU:
+        pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+        return _mm512_mask_mul_ps(x, (__mmask16)~pos, x, _mm512_set1_ps(SG_LRELU_SLOPE));
+    case SG_ACT_TANH: return tanh_ps(x);
+    case SG_ACT_SIGMOID: return sigmoid_ps(x);
+    case SG_ACT_NONE: break;
+    }
+    return x;
+}
+
+/* sg_act_bwd_scalar on 16 lanes: gradient g at activation output y, with the
+ * reference's roundings: g fma(-y, y, 1) (ATen fuses 1 - y y); (g (1 - y)) y. */
+static inline __m512 act_bwd_ps(__m512 g, __m512 y, sg_act act)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __mmask16 pos;
+    switch (act) {
+    case SG_ACT_RELU:
+        pos = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ);
+        return _mm512_maskz_mov_ps(pos, g);
+    case SG_ACT_LRELU:
+        pos = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ);
+        return _mm512_mask_mul_ps(g, (__mmask16)~pos, g, _mm512_set1_ps(SG_LRELU_SLOPE));
+    case SG_ACT_TANH: return _mm512_mul_ps(g, _mm512_fnmadd_ps(y, y, one));
+    case SG_ACT_SIGMOID: return _mm512_mul_ps(_mm512_mul_ps(g, _mm512_sub_ps(one, y)), y);
+    case SG_ACT_NONE: break;
+    }
+    return g;
+}
+
+/* Lanes [0, n) of a 16-lane mask, n <= 16. */
+static inline __mmask16 lanes(size_t n) { return (__mmask16)((1u << n) - 1u); }
+
+/* ---- micro-kernel --------------------------------------------------------- */
+
+/* The epilogue on a finished 12 x 32 tile of C: bias, forward activation,
+ * backward activation against Y, as sg_epi_scalar does per element. The
+ * fields are read once: stores to C could alias *epi as far as C knows. */
+static void epilogue_12x32(float *c, size_t ldc, const sg_epi *epi)
+{
+    const float *bias = epi->bias, *y = epi->y;
+    const sg_act act = epi->act, dact = epi->dact;
+    const size_t ldy = epi->ldy;
+    for (int i = 0; i < MR; i++)
+        for (int h = 0; h < NR; h += 16) {
+            float *ci = c + (size_t)i * ldc + h;
+            __m512 v = _mm512_loadu_ps(ci);
+            if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + h));
+            v = act_fwd_ps(v, act);
+            if (dact != SG_ACT_NONE)
+                v = act_bwd_ps(v, _mm512_loadu_ps(y + (size_t)i * ldy + h), dact);
+            _mm512_storeu_ps(ci, v);
+        }
+}
+
+/* C[12, 32] (+)= A[12, K] B[K, 32], then the epilogue. Register use in the
+ * K loop: acc[i][0..1] (zmm, 24) hold row i's two 16-column halves; b0, b1
+ * (zmm, 2) are the k step's B row, loaded first because all 24 FMAs of the
+ * step read them; each A element is broadcast once per step and feeds the
+ * two FMAs of its row. The loop is unrolled by 4 (4 steps read 8 cache
+ * lines of B and 3 of A), and the C tile's lines are prefetched at entry so
+ * the stores at the end do not wait on them. */
+static void sgemm_ukr_avx512_12x32(size_t K, const float *a, const float *b, float *c, size_t ldc,
+                                   int accumulate, const sg_epi *epi)
+{
+    for (int i = 0; i < MR; i++) {
+        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)i * ldc + NR - 1), _MM_HINT_T0);
+    }
+
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+
+    size_t p = 0;
+    for (; p + 4 <= K; p += 4) {
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            __m512 b0 = _mm512_loadu_ps(b + u * NR);
+            __m512 b1 = _mm512_loadu_ps(b + u * NR + 16);
+#pragma GCC unroll 12
+            for (int i = 0; i < MR; i++) {
+                __m512 ai = _mm512_set1_ps(a[u * MR + i]);
+                acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+            }
+        }
+        a += 4 * MR;
+        b += 4 * NR;
+    }
+    for (; p < K; p++) {
+        __m512 b0 = _mm512_loadu_ps(b);
+        __m512 b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += MR;
+        b += NR;
+    }
+
+    /* The finished sums (C + acc when accumulating) go to C straight from
+     * the accumulators; an epilogue then rereads the tile from L1, so that
+     * its activation math does not compete with 24 live accumulators for
+     * registers. */
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        float *ci = c + (size_t)i * ldc;
+        __m512 v0 = acc[i][0], v1 = acc[i][1];
+        if (accumulate) {
+            v0 = _mm512_add_ps(_mm512_loadu_ps(ci), v0);
+            v1 = _mm512_add_ps(_mm512_loadu_ps(ci + 16), v1);
+        }
+        _mm512_storeu_ps(ci, v0);
+        _mm512_storeu_ps(ci + 16, v1);
+    }
+    if (epi) epilogue_12x32(c, ldc, epi);
+}
+
+/* ---- packing -------------------------------------------------------------- */
+
+/* rs == 1: for each k step a panel's w elements are contiguous in src, so a
+ * step is w/16 (masked) vector copies; rows past m load as zeros. */
+static void pack_rows_contiguous(float *dst, const float *src, size_t cs, size_t m, size_t k,
+                                 size_t w)
+{
+    for (size_t i0 = 0; i0 < m; i0 += w) {
+        size_t rows = m - i0 < w ? m - i0 : w;
+        for (size_t p = 0; p < k; p++) {
+            const float *s = src + i0 + p * cs;
+            float *d = dst + p * w;
+            for (size_t q = 0; q < w; q += 16) {
+                size_t width = w - q < 16 ? w - q : 16;
+                size_t valid = rows > q ? (rows - q < width ? rows - q : width) : 0;
+                __m512 v = _mm512_maskz_loadu_ps(lanes(valid), s + q);
+                _mm512_mask_storeu_ps(d + q, lanes(width), v);
+            }
+        }
+        dst += k * w;
+    }
+}
+
+/* In-register transpose of 16 rows of 16: r[i] lane j becomes r[j] lane i.
+ * Stages: interleave 32-bit pairs, 64-bit pairs, then 128-bit lanes twice. */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* t[2m] holds, per 128-bit lane L, columns 4L and 4L + 1 of rows 2m and
+     * 2m + 1 interleaved; t[2m + 1] columns 4L + 2 and 4L + 3. */
+    for (int i = 0; i < 16; i += 4)
+        for (int j = 0; j < 2; j++) {
+            __m512d lo = _mm512_castps_pd(t[i + j]), hi = _mm512_castps_pd(t[i + j + 2]);
+            r[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi));
+            r[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi));
+        }
+    /* r[4g + c] now holds, in each 128-bit lane L, column 4L + c of rows
+     * 4g..4g+3. Two rounds of 128-bit shuffles gather column c's four
+     * pieces (0x88 takes lanes 0 and 2 of both sources, 0xdd lanes 1 and 3). */
+    for (int i = 0; i < 8; i++) {
+        int g = i / 4 * 8 + i % 4; /* r[g], r[g + 4]: same c, row groups 4 apart */
+        t[i] = _mm512_shuffle_f32x4(r[g], r[g + 4], 0x88);
+        t[i + 8] = _mm512_shuffle_f32x4(r[g], r[g + 4], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 4], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 4], 0xdd);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 8], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 8], t[i + 12], 0xdd);
+    }
+}
+
+/* cs == 1: each of the panel's rows is contiguous along k, so blocks of 16
+ * rows x 16 k steps are loaded (masked at the edges, zeros past m) and
+ * transposed in registers, then stored as 16 k steps of the panel. */
+static void pack_rows_transposed(float *dst, const float *src, size_t rs, size_t m, size_t k,
+                                 size_t w)
+{
+    for (size_t i0 = 0; i0 < m; i0 += w) {
+        size_t rows = m - i0 < w ? m - i0 : w;
+        for (size_t g = 0; g < w; g += 16) {
+            size_t width = w - g < 16 ? w - g : 16;
+            size_t valid = rows > g ? (rows - g < width ? rows - g : width) : 0;
+            for (size_t p0 = 0; p0 < k; p0 += 16) {
+                size_t steps = k - p0 < 16 ? k - p0 : 16;
+                __m512 r[16];
+                for (size_t i = 0; i < 16; i++)
+                    r[i] = i < valid
+                               ? _mm512_maskz_loadu_ps(lanes(steps), src + (i0 + g + i) * rs + p0)
+                               : _mm512_setzero_ps();
+                transpose16(r);
+                for (size_t q = 0; q < steps; q++)
+                    _mm512_mask_storeu_ps(dst + (p0 + q) * w + g, lanes(width), r[q]);
+            }
+        }
+        dst += k * w;
+    }
+}
+
+static void pack_avx512(float *dst, const float *src, size_t rs, size_t cs, size_t m, size_t k,
+                        int w)
+{
+    if (rs == 1)
+        pack_rows_contiguous(dst, src, cs, m, k, (size_t)w);
+    else if (cs == 1)
+        pack_rows_transposed(dst, src, rs, m, k, (size_t)w);
+    else
+        sg_pack_ref(dst, src, rs, cs, m, k, w);
+}
+
+/* ---- elementwise kernels -------------------------------------------------- */
+
+static void bias_act_fwd_avx512(float *y, size_t ldy, const float *bias, size_t i0, size_t i1,
+                                size_t N, sg_act act)
+{
+    for (size_t i = i0; i < i1; i++) {
+        float *yi = y + i * ldy;
+        for (size_t j = 0; j < N; j += 16) {
+            __mmask16 k = lanes(N - j < 16 ? N - j : 16);
+            __m512 v = _mm512_maskz_loadu_ps(k, yi + j);
+            if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, bias + j));
+            _mm512_mask_storeu_ps(yi + j, k, act_fwd_ps(v, act));
+        }
+    }
+}
+
+static void act_bwd_avx512(float *dx, size_t lddx, const float *dy, size_t lddy, const float *y,
+                           size_t ldy, size_t i0, size_t i1, size_t N, sg_act act)
+{
+    for (size_t i = i0; i < i1; i++)
+        for (size_t j = 0; j < N; j += 16) {
+            __mmask16 k = lanes(N - j < 16 ? N - j : 16);
+            __m512 g = _mm512_maskz_loadu_ps(k, dy + i * lddy + j);
+            __m512 yv = _mm512_maskz_loadu_ps(k, y + i * ldy + j);
+            _mm512_mask_storeu_ps(dx + i * lddx + j, k, act_bwd_ps(g, yv, act));
+        }
+}
+
+/* Four vectors of columns at a time, each summed over the rows in order
+ * (0 + dz[0] + dz[1] + ..., the reference's order), so the result is
+ * bitwise the reference's. */
+static void colsum_avx512(float *db, const float *dz, size_t ldz, size_t M, size_t j0, size_t j1)
+{
+    size_t j = j0;
+    for (; j + 64 <= j1; j += 64) {
+        __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (size_t i = 0; i < M; i++) {
+            const float *row = dz + i * ldz + j;
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(row));
+            s1 = _mm512_add_ps(s1, _mm512_loadu_ps(row + 16));
+            s2 = _mm512_add_ps(s2, _mm512_loadu_ps(row + 32));
+            s3 = _mm512_add_ps(s3, _mm512_loadu_ps(row + 48));
+        }
+        _mm512_storeu_ps(db + j, s0);
+        _mm512_storeu_ps(db + j + 16, s1);
+        _mm512_storeu_ps(db + j + 32, s2);
+        _mm512_storeu_ps(db + j + 48, s3);
+    }
+    for (; j < j1; j += 16) {
+        __mmask16 k = lanes(j1 - j < 16 ? j1 - j : 16);
+        __m512 s = _mm512_setzero_ps();
+        for (size_t i = 0; i < M; i++)
+            s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(k, dz + i * ldz + j));
+        _mm512_mask_storeu_ps(db + j, k, s);
+    }
+}
+
+/* (y - t) / max((1 - y) y, 1e-12) / count, the reference's bce_grad_elem. */
+static inline __m512 bce_grad_ps(__m512 y, __m512 t, __m512 count)
+{
+    __m512 w = _mm512_mul_ps(_mm512_sub_ps(_mm512_set1_ps(1.0f), y), y);
+    w = _mm512_max_ps(w, _mm512_set1_ps(1e-12f)); /* NaN w gives 1e-12, as fmaxf */
+    return _mm512_div_ps(_mm512_div_ps(_mm512_sub_ps(y, t), w), count);
+}
+
+static void bce_bwd_avx512(float *dy, const float *y, const float *t, float count, size_t i0,
+                           size_t i1)
+{
+    const __m512 cnt = _mm512_set1_ps(count);
+    for (size_t i = i0; i < i1; i += 16) {
+        __mmask16 k = lanes(i1 - i < 16 ? i1 - i : 16);
+        __m512 g =
+            bce_grad_ps(_mm512_maskz_loadu_ps(k, y + i), _mm512_maskz_loadu_ps(k, t + i), cnt);
+        _mm512_mask_storeu_ps(dy + i, k, g);
+    }
+}
+
+/* y by sigmoid_ps, dz from y with the reference's operations (so dz is 0
+ * exactly where y is 0 or 1), the loss by the reference's libm logs. */
+static void sigmoid_bce_avx512(float *y, float *loss, float *dz, const float *z, const float *t,
+                               float count, size_t i0, size_t i1)
+{
+    const __m512 cnt = _mm512_set1_ps(count);
+    for (size_t i = i0; i < i1; i += 16) {
+        __mmask16 k = lanes(i1 - i < 16 ? i1 - i : 16);
+        __m512 s = sigmoid_ps(_mm512_maskz_loadu_ps(k, z + i));
+        __m512 g = bce_grad_ps(s, _mm512_maskz_loadu_ps(k, t + i), cnt);
+        _mm512_mask_storeu_ps(y + i, k, s);
+        _mm512_mask_storeu_ps(dz + i, k, act_bwd_ps(g, s, SG_ACT_SIGMOID));
+    }
+    sg_bce_fwd_ref(loss, y, t, i0, i1);
+}
+
+/* One pass over p, m, v, g with the reference's roundings: ATen's fused
+ * m = fma(c1, g, m b1) and v = fma(c2 g, g, v b2), the rest op by op (no
+ * other contraction): bitwise the reference. */
+static void adam_avx512(float *p, float *m, float *v, const float *g, size_t i0, size_t i1,
+                        const sg_adam_coef *h)
+{
+    const __m512 b1 = _mm512_set1_ps(h->b1), c1 = _mm512_set1_ps(h->c1);
+    const __m512 b2 = _mm512_set1_ps(h->b2), c2 = _mm512_set1_ps(h->c2);
+    const __m512 bc2 = _mm512_set1_ps(h->bc2_sqrt), eps = _mm512_set1_ps(h->eps);
+    const __m512 neg_step = _mm512_set1_ps(-h->step_size);
+    for (size_t i = i0; i < i1; i += 16) {
+        __mmask16 k = lanes(i1 - i < 16 ? i1 - i : 16);
+        __m512 gi = _mm512_maskz_loadu_ps(k, g + i);
+        __m512 mi = _mm512_fmadd_ps(c1, gi, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, m + i), b1));
+        __m512 vi = _mm512_fmadd_ps(_mm512_mul_ps(c2, gi), gi,
+                                    _mm512_mul_ps(_mm512_maskz_loadu_ps(k, v + i), b2));
+        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
+        __m512 pi = _mm512_add_ps(_mm512_maskz_loadu_ps(k, p + i),
+                                  _mm512_div_ps(_mm512_mul_ps(neg_step, mi), denom));
+        _mm512_mask_storeu_ps(m + i, k, mi);
+        _mm512_mask_storeu_ps(v + i, k, vi);
+        _mm512_mask_storeu_ps(p + i, k, pi);
+    }
+}
+
+const sg_kernels sg_kernels_avx512 = {
+    SG_KERNELS_REF_SLOTS,
+    .isa = "avx512",
+    .ukr_name = "sgemm_ukr_avx512_12x32",
+    .mr = MR,
+    .nr = NR,
+    .vec_floats = 16,
+    .sgemm_ukr = sgemm_ukr_avx512_12x32,
+    .pack = pack_avx512,
+    .bias_act_fwd = bias_act_fwd_avx512,
+    .act_bwd = act_bwd_avx512,
+    .colsum = colsum_avx512,
+    .sigmoid_bce = sigmoid_bce_avx512,
+    .bce_bwd = bce_bwd_avx512,
+    .adam = adam_avx512,
+};

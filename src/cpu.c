@@ -1,0 +1,247 @@
+/* cpu.c: CPU feature detection and the choice of kernel table.
+ *
+ * x86-64: CPUID leaves 1 and 7 give the instruction sets; XGETBV(0) gives
+ * XCR0, the register state the OS saves on a context switch (bits 1-2: XMM and
+ * YMM; bits 5-7: opmask, ZMM0-15 upper halves, ZMM16-31). An instruction set
+ * counts only when both the CPU has it and the OS saves its registers.
+ * aarch64: AT_HWCAP's ASIMD bit on Linux (elsewhere the ABI guarantees it).
+ * Model numbers are never consulted.
+ *
+ * The tables compiled in are named by SIMDGAN_HAVE_* definitions (see
+ * CMakeLists.txt); the best runnable one is chosen unless SIMDGAN_ISA (or the
+ * caller) names one, in which case an unusable request is an error. */
+#include "cpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define SG_CPU_X86 1
+#elif defined(__aarch64__)
+#define SG_CPU_ARM64 1
+#if defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+#endif
+
+#if SG_CPU_X86
+static unsigned long long xgetbv0(void)
+{
+    unsigned int lo, hi;
+    /* xgetbv with ecx = 0, as bytes so that old assemblers accept it. */
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+static void detect_x86(sg_cpu_info *ci)
+{
+    unsigned int a, b, c, d;
+    if (!__get_cpuid_count(0, 0, &a, &b, &c, &d)) return;
+    unsigned int max_leaf = a;
+    memcpy(ci->vendor + 0, &b, 4);
+    memcpy(ci->vendor + 4, &d, 4);
+    memcpy(ci->vendor + 8, &c, 4);
+    ci->vendor[12] = '\0';
+
+    int osxsave = 0;
+    if (max_leaf >= 1 && __get_cpuid_count(1, 0, &a, &b, &c, &d)) {
+        ci->sse2 = (d >> 26) & 1;
+        ci->fma = (c >> 12) & 1;
+        osxsave = (c >> 27) & 1;
+        ci->avx = (c >> 28) & 1;
+    }
+    if (max_leaf >= 7 && __get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        ci->avx2 = (b >> 5) & 1;
+        ci->avx512f = (b >> 16) & 1;
+        ci->avx512dq = (b >> 17) & 1;
+        ci->avx512bw = (b >> 30) & 1;
+        ci->avx512vl = (b >> 31) & 1;
+    }
+    /* XGETBV faults unless the OS set CR4.OSXSAVE, which CPUID reports. */
+    if (osxsave) {
+        unsigned long long xcr0 = xgetbv0();
+        ci->os_ymm = (xcr0 & 0x06) == 0x06;
+        ci->os_zmm = (xcr0 & 0xe6) == 0xe6;
+    }
+
+    if (__get_cpuid_count(0x80000000u, 0, &a, &b, &c, &d) && a >= 0x80000004u) {
+        unsigned int regs[12];
+        for (unsigned int leaf = 0; leaf < 3; leaf++)
+            __get_cpuid_count(0x80000002u + leaf, 0, &regs[4 * leaf + 0], &regs[4 * leaf + 1],
+                              &regs[4 * leaf + 2], &regs[4 * leaf + 3]);
+        char raw[49];
+        memcpy(raw, regs, 48);
+        raw[48] = '\0';
+        const char *s = raw;
+        while (*s == ' ') s++; /* some CPUs right-align the brand string */
+        snprintf(ci->brand, sizeof ci->brand, "%s", s);
+    }
+}
+#endif
+
+/* The first "key : value" line of /proc/cpuinfo whose key is `key`. */
+static int cpuinfo_field(const char *key, char *out, size_t cap)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return 0;
+    char line[512];
+    size_t klen = strlen(key);
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, klen) != 0) continue;
+        const char *colon = strchr(line + klen, ':');
+        if (!colon) continue;
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        snprintf(out, cap, "%s", v);
+        out[strcspn(out, "\n")] = '\0';
+        found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+void sg_cpu_detect(sg_cpu_info *ci)
+{
+    memset(ci, 0, sizeof *ci);
+#if SG_CPU_X86
+    detect_x86(ci);
+#elif SG_CPU_ARM64
+#if defined(__linux__)
+    ci->neon = (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
+#else
+    ci->neon = 1; /* ASIMD is part of the AArch64 ABI on Apple and Windows */
+#endif
+    char impl[16], part[16];
+    if (!cpuinfo_field("model name", ci->brand, sizeof ci->brand) &&
+        cpuinfo_field("CPU implementer", impl, sizeof impl) &&
+        cpuinfo_field("CPU part", part, sizeof part))
+        snprintf(ci->brand, sizeof ci->brand, "implementer %s part %s", impl, part);
+#endif
+    if (!ci->brand[0] && !cpuinfo_field("model name", ci->brand, sizeof ci->brand))
+        snprintf(ci->brand, sizeof ci->brand, "unknown CPU");
+}
+
+const sg_kernels *const *sg_kernels_built(void)
+{
+    static const sg_kernels *const built[] = {
+#ifdef SIMDGAN_HAVE_AVX512
+        &sg_kernels_avx512,
+#endif
+#ifdef SIMDGAN_HAVE_AVX2
+        &sg_kernels_avx2,
+#endif
+#ifdef SIMDGAN_HAVE_NEON
+        &sg_kernels_neon,
+#endif
+        &sg_kernels_ref,
+        NULL,
+    };
+    return built;
+}
+
+/* The first thing this CPU lacks for the ISA, or NULL if it can run it. The
+ * avx512 objects are also compiled with -mavx2 -mfma, so they need those. */
+static const char *missing_feature(const char *isa, const sg_cpu_info *ci)
+{
+    if (strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0) {
+        if (!ci->avx) return "this CPU lacks AVX";
+        if (!ci->avx2) return "this CPU lacks AVX2";
+        if (!ci->fma) return "this CPU lacks FMA";
+        if (!ci->os_ymm) return "the OS does not save YMM register state (XCR0)";
+    }
+    if (strcmp(isa, "avx512") == 0) {
+        if (!ci->avx512f) return "this CPU lacks AVX-512F";
+        if (!ci->avx512vl) return "this CPU lacks AVX-512VL";
+        if (!ci->avx512bw) return "this CPU lacks AVX-512BW";
+        if (!ci->avx512dq) return "this CPU lacks AVX-512DQ";
+        if (!ci->os_zmm) return "the OS does not save ZMM and opmask register state (XCR0)";
+    }
+    if (strcmp(isa, "neon") == 0 && !ci->neon) return "this CPU lacks NEON (ASIMD)";
+    return NULL;
+}
+
+int sg_kernels_runnable(const sg_kernels *k, const sg_cpu_info *ci)
+{
+    return missing_feature(k->isa, ci) == NULL;
+}
+
+/* Why the best table was chosen, in the words of its features. */
+static const char *best_reason(const char *isa)
+{
+    if (strcmp(isa, "avx512") == 0) return "AVX-512F/VL/BW/DQ, OS saves ZMM state";
+    if (strcmp(isa, "avx2") == 0) return "AVX2+FMA, OS saves YMM state";
+    if (strcmp(isa, "neon") == 0) return "ASIMD";
+    return "no faster ISA built in and supported";
+}
+
+/* label is what the user typed, for the error ("SIMDGAN_ISA=avx512"). */
+static const sg_kernels *lookup(const char *isa, const char *label)
+{
+    static const char *const known[] = {"ref", "avx2", "avx512", "neon"};
+    int is_known = 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(isa, known[i]) == 0) is_known = 1;
+    if (!is_known) {
+        sg_error("%s: unknown ISA '%s'; expected ref, avx2, avx512 or neon", label, isa);
+        return NULL;
+    }
+    const sg_kernels *const *built = sg_kernels_built();
+    const sg_kernels *k = NULL;
+    char names[64] = "";
+    for (size_t i = 0; built[i]; i++) {
+        if (strcmp(built[i]->isa, isa) == 0) k = built[i];
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", built[i]->isa);
+    }
+    if (!k) {
+        sg_error("%s: not built into this binary (built: %s)", label, names);
+        return NULL;
+    }
+    sg_cpu_info ci;
+    sg_cpu_detect(&ci);
+    const char *lack = missing_feature(isa, &ci);
+    if (lack) {
+        sg_error("%s: %s", label, lack);
+        return NULL;
+    }
+    return k;
+}
+
+const sg_kernels *sg_kernels_by_name(const char *isa) { return lookup(isa, isa); }
+
+const sg_kernels *sg_kernels_select(const char *request, char *why, size_t cap)
+{
+    char label[96];
+    const char *name = NULL;
+    if (request) {
+        name = request;
+        snprintf(label, sizeof label, "--isa %s", request); /* the command's flag */
+    } else {
+        const char *env = getenv("SIMDGAN_ISA");
+        if (env && env[0]) {
+            name = env;
+            snprintf(label, sizeof label, "SIMDGAN_ISA=%s", env);
+        }
+    }
+    if (name) {
+        const sg_kernels *k = lookup(name, label);
+        if (k && why && cap) snprintf(why, cap, "%s: %s", k->isa, label);
+        return k;
+    }
+
+    sg_cpu_info ci;
+    sg_cpu_detect(&ci);
+    const sg_kernels *const *built = sg_kernels_built();
+    size_t i = 0;
+    while (!sg_kernels_runnable(built[i], &ci)) i++; /* ends at ref, which always runs */
+    if (why && cap)
+        snprintf(why, cap, "%s: best ISA this CPU supports (%s)", built[i]->isa,
+                 best_reason(built[i]->isa));
+    return built[i];
+}
