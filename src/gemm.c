@@ -1,0 +1,221 @@
+/* gemm.c: the BLIS-style SGEMM driver, portable C.
+ *
+ * The five loops around the micro-kernel: jc over NC columns, pc over KC of
+ * the reduction, ic over MC rows, jr over NR and ir over MR. A is packed once
+ * per call, cooperatively by all threads, into a shared buffer; each thread
+ * then packs the B panels of its own columns (so no packed B is shared) and
+ * runs the micro-kernel from the kernel table. Edge tiles go through a
+ * scratch tile and the scalar epilogue, so no shape is refused. */
+#define _POSIX_C_SOURCE 200809L
+#include "gemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define SG_MAX_TILE 4096 /* MR * NR of any table */
+
+static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+static size_t round_up(size_t a, size_t b) { return ceil_div(a, b) * b; }
+
+int sg_thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+void sg_barrier(const sg_engine *e)
+{
+#ifdef _OPENMP
+    if (e->nth > 1) {
+#pragma omp barrier
+    }
+#else
+    (void)e;
+#endif
+}
+
+static int env_int(const char *name, int *out, int lo)
+{
+    const char *s = getenv(name);
+    if (!s || !*s) return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v < lo || v > 1 << 20)
+        return sg_error("%s=%s: expected an integer from %d to %d", name, s, lo, 1 << 20);
+    *out = (int)v;
+    return 1;
+}
+
+int sg_blocking_init(sg_blocking *b, const sg_kernels *k, const sg_hw *hw)
+{
+    size_t kc = hw->l1d / 2 / ((size_t)k->nr * sizeof(float));
+    kc = kc < 16 ? 16 : kc / 16 * 16;
+    size_t mc = hw->l2 / 2 / (kc * sizeof(float));
+    mc = mc < (size_t)k->mr ? (size_t)k->mr : mc / (size_t)k->mr * (size_t)k->mr;
+    size_t nc = hw->l3 / (size_t)hw->l3_cores / 2 / (kc * sizeof(float));
+    nc = nc > 4096 ? 4096 : nc;
+    nc = nc < (size_t)k->nr ? (size_t)k->nr : nc / (size_t)k->nr * (size_t)k->nr;
+    b->mc = (int)mc, b->kc = (int)kc, b->nc = (int)nc;
+    b->source = "caches";
+    int r1 = env_int("SIMDGAN_MC", &b->mc, 1), r2 = env_int("SIMDGAN_KC", &b->kc, 1),
+        r3 = env_int("SIMDGAN_NC", &b->nc, 1);
+    if (r1 < 0 || r2 < 0 || r3 < 0) return -1;
+    if (r1 || r2 || r3) b->source = "environment";
+    /* MC and NC must hold whole micro-tiles. */
+    b->mc = (int)round_up((size_t)b->mc, (size_t)k->mr);
+    b->nc = (int)round_up((size_t)b->nc, (size_t)k->nr);
+    return 0;
+}
+
+int sg_engine_init(sg_engine *e, const sg_kernels *k, int nth)
+{
+    memset(e, 0, sizeof *e);
+    e->k = k;
+    e->nth = nth < 1 ? 1 : nth;
+#ifndef _OPENMP
+    e->nth = 1;
+#endif
+    e->fusion = 1;
+    const char *f = getenv("SIMDGAN_FUSION");
+    if (f && *f) {
+        if (strcmp(f, "0") && strcmp(f, "1"))
+            return sg_error("SIMDGAN_FUSION=%s: expected 0 (unfused kernels) or 1 (fused)", f);
+        e->fusion = f[0] == '1';
+    }
+    if (sg_blocking_init(&e->blk, k, sg_hw_get()) != 0) return -1;
+    e->bpack = sg_xmalloc(sizeof(float *) * (size_t)e->nth);
+    for (int t = 0; t < e->nth; t++) e->bpack[t] = NULL;
+    return 0;
+}
+
+void sg_engine_reserve(sg_engine *e, size_t M, size_t N, size_t K)
+{
+    size_t a = round_up(M ? M : 1, (size_t)e->k->mr) * (K ? K : 1);
+    size_t ncap = round_up(N ? N : 1, (size_t)e->k->nr);
+    if (ncap > (size_t)e->blk.nc) ncap = (size_t)e->blk.nc;
+    size_t b = ncap * (K < (size_t)e->blk.kc ? (K ? K : 1) : (size_t)e->blk.kc);
+    if (a > e->apack_cap) {
+        sg_free(e->apack);
+        e->apack = sg_xalloc(a * sizeof(float));
+        e->apack_cap = a;
+    }
+    if (b > e->bpack_cap) {
+        for (int t = 0; t < e->nth; t++) {
+            sg_free(e->bpack[t]);
+            e->bpack[t] = sg_xalloc(b * sizeof(float));
+        }
+        e->bpack_cap = b;
+    }
+}
+
+void sg_engine_free(sg_engine *e)
+{
+    sg_free(e->apack);
+    for (int t = 0; t < e->nth && e->bpack; t++) sg_free(e->bpack[t]);
+    free(e->bpack);
+    memset(e, 0, sizeof *e);
+}
+
+/* A tile that does not fill MR x NR: the micro-kernel writes a scratch tile,
+ * the valid part is added and finished here element by element. */
+static void edge_tile(const sg_kernels *k, size_t kc, const float *a, const float *b, float *c,
+                      size_t ldc, size_t mr, size_t nr, int accumulate, const sg_epi *epi)
+{
+    float ct[SG_MAX_TILE];
+    size_t NR = (size_t)k->nr;
+    k->sgemm_ukr(kc, a, b, ct, NR, 0, NULL);
+    for (size_t i = 0; i < mr; i++)
+        for (size_t j = 0; j < nr; j++) {
+            float v = accumulate ? c[i * ldc + j] + ct[i * NR + j] : ct[i * NR + j];
+            c[i * ldc + j] = epi ? sg_epi_scalar(v, epi, i, j) : v;
+        }
+}
+
+void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, float *C,
+             size_t ldc, int accumulate, const sg_epilogue *epi, int ith)
+{
+    const sg_kernels *k = e->k;
+    const size_t MR = (size_t)k->mr, NR = (size_t)k->nr, nth = (size_t)e->nth;
+    if (M == 0 || N == 0) {
+        sg_barrier(e);
+        return;
+    }
+    const size_t Mp = round_up(M, MR), mpanels = Mp / MR, npanels = ceil_div(N, NR);
+    /* K in nkb balanced blocks of at most KC: kcb each, the last kc_last. */
+    const size_t nkb = K ? ceil_div(K, (size_t)e->blk.kc) : 1;
+    const size_t kcb = K ? ceil_div(K, nkb) : 0;
+    if (Mp * (K ? K : 1) > e->apack_cap || MR * NR > SG_MAX_TILE) {
+        fprintf(stderr, "simdgan: internal error: sg_gemm(%zu, %zu, %zu) exceeds the reserved "
+                        "workspace\n", M, N, K);
+        abort();
+    }
+
+    /* 1. Pack all of A: unit u is micro-panel u % mpanels of K block u / mpanels. */
+    size_t u0, u1;
+    sg_slice(mpanels * nkb, ith, (int)nth, &u0, &u1);
+    for (size_t u = u0; u < u1; u++) {
+        size_t q = u % mpanels, pb = u / mpanels;
+        size_t kc = pb + 1 < nkb ? kcb : K - pb * kcb;
+        size_t rows = M - q * MR < MR ? M - q * MR : MR;
+        k->pack(e->apack + pb * kcb * Mp + q * MR * kc, A.p + q * MR * A.rs + pb * kcb * A.cs,
+                A.rs, A.cs, rows, kc, (int)MR);
+    }
+    sg_barrier(e);
+
+    /* 2. Threads as a grid: tn over column panels (each packs its own B),
+     * tm over row panels. Threads past tn * tm have no tile. */
+    const size_t tn = nth < npanels ? nth : npanels, tm = nth / tn;
+    if ((size_t)ith < tn * tm) {
+        size_t p0, p1, q0, q1;
+        sg_slice(npanels, (int)((size_t)ith % tn), (int)tn, &p0, &p1);
+        sg_slice(mpanels, (int)((size_t)ith / tn), (int)tm, &q0, &q1);
+        const size_t j0 = p0 * NR, j1 = p1 * NR < N ? p1 * NR : N;
+        const size_t i0 = q0 * MR, i1 = q1 * MR < M ? q1 * MR : M;
+        const size_t MC = (size_t)e->blk.mc, NC = (size_t)e->blk.nc;
+        float *bp = e->bpack[ith];
+        for (size_t jc = j0; jc < j1; jc += NC) {
+            const size_t nc = j1 - jc < NC ? j1 - jc : NC;
+            for (size_t pb = 0; pb < nkb; pb++) {
+                const size_t kc = pb + 1 < nkb ? kcb : K - pb * kcb;
+                const int acc = accumulate || pb > 0;
+                const int last = pb + 1 == nkb;
+                k->pack(bp, B.p + pb * kcb * B.rs + jc * B.cs, B.cs, B.rs, nc, kc, (int)NR);
+                for (size_t ic = i0; ic < i1; ic += MC) {
+                    const size_t ie = ic + MC < i1 ? ic + MC : i1;
+                    for (size_t jr = 0; jr < nc; jr += NR) {
+                        const size_t j = jc + jr, nr = N - j < NR ? N - j : NR;
+                        const float *b = bp + jr * kc;
+                        for (size_t i = ic; i < ie; i += MR) {
+                            const size_t mr = M - i < MR ? M - i : MR;
+                            const float *a = e->apack + pb * kcb * Mp + i * kc;
+                            float *c = C + i * ldc + j;
+                            sg_epi te, *tp = NULL;
+                            if (last && epi) {
+                                te.bias = epi->bias ? epi->bias + j : NULL;
+                                te.act = epi->act;
+                                te.dact = epi->dact;
+                                te.y = epi->y ? epi->y + i * epi->ldy + j : NULL;
+                                te.ldy = epi->ldy;
+                                tp = &te;
+                            }
+                            if (mr == MR && nr == NR)
+                                k->sgemm_ukr(kc, a, b, c, ldc, acc, tp);
+                            else
+                                edge_tile(k, kc, a, b, c, ldc, mr, nr, acc, tp);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    sg_barrier(e);
+}

@@ -1,0 +1,86 @@
+/* gemm.h: the engine (kernel table, cache blocking, threads, workspace) and
+ * its BLIS-style SGEMM driver.
+ *
+ *   C[M, N] = op(A)[M, K] . op(B)[K, N]   (+ C when accumulate), then the
+ *   epilogue (bias + activation forward, or activation backward).
+ *
+ * Operands are strided views, so the three products a Linear layer needs,
+ * with W stored [out, in], are plain calls with no transposes:
+ *   forward          Y  = X . W^T    A = X (rs K, cs 1)   B = W^T (rs 1, cs K)
+ *   backward-data    dX = dY . W     A = dY               B = W   (rs in, cs 1)
+ *   backward-weights dW = dY^T . X   A = dY^T (rs 1, cs out) B = X (rs in, cs 1)
+ * Packing into the micro-kernel's layout absorbs the strides.
+ *
+ * Threads: every call is made by all nth threads of the caller's parallel
+ * region with its own ith (or by one thread with nth 1). Work is split over
+ * output tiles only, never over K, and the tile grid does not depend on nth,
+ * so results are bit-identical at any thread count. */
+#ifndef SIMDGAN_GEMM_H
+#define SIMDGAN_GEMM_H
+
+#include <stddef.h>
+
+#include "hw.h"
+#include "simd.h"
+
+typedef struct sg_blocking {
+    int mc, kc, nc;
+    const char *source; /* "caches" or "environment" */
+} sg_blocking;
+
+/* Element (i, p) of the operand is p_[i * rs + p * cs]. */
+typedef struct sg_view {
+    const float *p;
+    size_t rs, cs;
+} sg_view;
+
+typedef struct sg_engine {
+    const sg_kernels *k;
+    sg_blocking blk;
+    int nth;     /* threads of the parallel region            */
+    int fusion;  /* 1: fused kernels; 0: the unfused paths    */
+    int bind;    /* bind thread ith to core ith               */
+    float *apack;       /* shared packed A, apack_cap floats  */
+    size_t apack_cap;
+    float **bpack;      /* per-thread packed B, bpack_cap     */
+    size_t bpack_cap;
+} sg_engine;
+
+/* Blocking from the caches of hw for kernel table k: KC so that a B
+ * micro-panel (KC x NR) takes half the L1d, MC so that an A block (MC x KC)
+ * takes half the L2, NC so that a B block takes half a core's share of the L3.
+ * SIMDGAN_MC, SIMDGAN_KC, SIMDGAN_NC override (then source is "environment").
+ * Returns -1 with error on a malformed override. */
+int sg_blocking_init(sg_blocking *b, const sg_kernels *k, const sg_hw *hw);
+
+/* Fills e; fusion from $SIMDGAN_FUSION (0 or 1, default 1). -1 with error. */
+int sg_engine_init(sg_engine *e, const sg_kernels *k, int nth);
+/* Makes the workspace large enough for products up to M x N x K (no
+ * allocation happens inside sg_gemm). */
+void sg_engine_reserve(sg_engine *e, size_t M, size_t N, size_t K);
+void sg_engine_free(sg_engine *e);
+
+/* The epilogue of a whole product: bias [N] or NULL, act; or dact with
+ * y [M, ldy]. See sg_epi in simd.h. */
+typedef struct sg_epilogue {
+    const float *bias;
+    sg_act act, dact;
+    const float *y;
+    size_t ldy;
+} sg_epilogue;
+
+/* All threads call it; it ends with a barrier, so C is complete on return. */
+void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, float *C,
+             size_t ldc, int accumulate, const sg_epilogue *epi, int ith);
+
+/* Thread helpers for (ith, nth) slices. */
+void sg_barrier(const sg_engine *e);
+static inline void sg_slice(size_t n, int ith, int nth, size_t *i0, size_t *i1)
+{
+    *i0 = n * (size_t)ith / (size_t)nth;
+    *i1 = n * (size_t)(ith + 1) / (size_t)nth;
+}
+/* The thread index inside the caller's parallel region (0 outside one). */
+int sg_thread_id(void);
+
+#endif

@@ -1,0 +1,103 @@
+/* hw.c: topology from hwloc (cores, cache sizes, binding), or sysconf. */
+#define _GNU_SOURCE
+#include "hw.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#ifdef SIMDGAN_HAVE_HWLOC
+#include <hwloc.h>
+static hwloc_topology_t topo;
+#endif
+
+static sg_hw hw;
+static int hw_ready;
+
+static size_t sysfs_cache(int index)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    unsigned long v = 0;
+    char unit = 0;
+    int n = fscanf(f, "%lu%c", &v, &unit);
+    fclose(f);
+    if (n < 1) return 0;
+    return (size_t)v * (unit == 'K' ? 1024u : unit == 'M' ? 1024u * 1024u : 1u);
+}
+
+static void query_sysconf(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    hw.cores = hw.pus = n > 0 ? (int)n : 1;
+    hw.l1d = sysfs_cache(0);
+    hw.l2 = sysfs_cache(2);
+    hw.l3 = sysfs_cache(3);
+    hw.l3_cores = hw.cores;
+    hw.source = "sysconf";
+}
+
+#ifdef SIMDGAN_HAVE_HWLOC
+static size_t cache_size(hwloc_obj_type_t type, int *sharing)
+{
+    hwloc_obj_t o = hwloc_get_obj_by_type(topo, type, 0);
+    if (!o || !o->attr) return 0;
+    if (sharing) {
+        int c = hwloc_get_nbobjs_inside_cpuset_by_type(topo, o->cpuset, HWLOC_OBJ_CORE);
+        *sharing = c > 0 ? c : 1;
+    }
+    return (size_t)o->attr->cache.size;
+}
+
+static int query_hwloc(void)
+{
+    if (hwloc_topology_init(&topo) != 0) return -1;
+    if (hwloc_topology_load(topo) != 0) {
+        hwloc_topology_destroy(topo);
+        topo = NULL;
+        return -1;
+    }
+    hw.cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+    hw.pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+    if (hw.cores < 1) hw.cores = hw.pus > 0 ? hw.pus : 1;
+    hw.l1d = cache_size(HWLOC_OBJ_L1CACHE, NULL);
+    hw.l2 = cache_size(HWLOC_OBJ_L2CACHE, NULL);
+    hw.l3 = cache_size(HWLOC_OBJ_L3CACHE, &hw.l3_cores);
+    hw.source = "hwloc";
+    return 0;
+}
+#endif
+
+const sg_hw *sg_hw_get(void)
+{
+    if (hw_ready) return &hw;
+#ifdef SIMDGAN_HAVE_HWLOC
+    if (query_hwloc() != 0) query_sysconf();
+#else
+    query_sysconf();
+#endif
+    if (!hw.l1d) hw.l1d = 32 * 1024;
+    if (!hw.l2) hw.l2 = 1024 * 1024;
+    if (!hw.l3) hw.l3 = 8 * 1024 * 1024, hw.l3_cores = hw.cores;
+    if (hw.l3_cores < 1) hw.l3_cores = 1;
+    hw_ready = 1;
+    return &hw;
+}
+
+int sg_hw_bind(int ith)
+{
+#ifdef SIMDGAN_HAVE_HWLOC
+    if (!sg_hw_get() || !topo) return -1;
+    hwloc_obj_t core = hwloc_get_obj_by_type(topo, HWLOC_OBJ_CORE, (unsigned)(ith % hw.cores));
+    if (!core) return -1;
+    hwloc_cpuset_t set = hwloc_bitmap_dup(core->cpuset);
+    hwloc_bitmap_singlify(set);
+    int rc = hwloc_set_cpubind(topo, set, HWLOC_CPUBIND_THREAD);
+    hwloc_bitmap_free(set);
+    return rc == 0 ? 0 : -1;
+#else
+    (void)ith;
+    return -1;
+#endif
+}

@@ -1,0 +1,24 @@
+/* hw.h: the machine's cores and caches, and binding threads to cores.
+ * From hwloc where built with it, else sysconf and sysfs (then unbound). */
+#ifndef SIMDGAN_HW_H
+#define SIMDGAN_HW_H
+
+#include <stddef.h>
+
+typedef struct sg_hw {
+    int cores;          /* physical cores                          */
+    int pus;            /* hardware threads                        */
+    size_t l1d, l2, l3; /* bytes: per-core L1d and L2, L3 as a whole */
+    int l3_cores;       /* cores sharing that L3                   */
+    const char *source; /* "hwloc" or "sysconf"                    */
+} sg_hw;
+
+/* Topology, read once and cached. Never fails: missing figures fall back to
+ * 32 KiB / 1 MiB / 8 MiB. */
+const sg_hw *sg_hw_get(void);
+
+/* Binds the calling thread to physical core ith % cores (its first hardware
+ * thread). Returns 0, or -1 where binding is not available. */
+int sg_hw_bind(int ith);
+
+#endif

@@ -1,0 +1,258 @@
+/* main.c: the simdgan command.
+ *
+ *   simdgan train [flags]   train the tutorial's GAN (the default command)
+ *   simdgan info            ISA, cores, caches, blocking, threads
+ *   simdgan --help | --version
+ *
+ * Bad input (an unknown flag, a value out of range, a missing or malformed
+ * data file, an unwritable output folder) prints one line naming the flag or
+ * file and what was expected, and exits with status 2. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "gemm.h"
+#include "hw.h"
+#include "train.h"
+#include "util.h"
+
+static const char usage_main[] =
+    "usage: simdgan <command> [flags]\n"
+    "\n"
+    "simdgan trains the PyTorch MNIST GAN tutorial's model on the CPU, with the\n"
+    "tutorial's semantics, using SIMD kernels chosen at run time.\n"
+    "\n"
+    "commands:\n"
+    "  train     train G and D (see simdgan train --help); the default command\n"
+    "  info      print the ISA chosen and why, cores, caches, blocking, threads\n"
+    "\n"
+    "flags:\n"
+    "  -h, --help     this text\n"
+    "  --version      print the version\n"
+    "\n"
+    "environment:\n"
+    "  SIMDGAN_ISA=ref|avx2|avx512|neon   use this kernel table\n"
+    "  SIMDGAN_FUSION=0                   use the unfused kernels\n"
+    "  SIMDGAN_MC, SIMDGAN_KC, SIMDGAN_NC cache blocking override\n"
+    "  SIMDGAN_DATA=DIR                   where the MNIST files are\n"
+    "  OMP_NUM_THREADS=N                  default thread count\n";
+
+static const char usage_train[] =
+    "usage: simdgan train [flags]\n"
+    "\n"
+    "Trains the tutorial's GAN: G = Linear(latent,hidden) ReLU Linear(hidden,hidden)\n"
+    "ReLU Linear(hidden,784) Tanh; D = Linear(784,hidden) LeakyReLU(0.2)\n"
+    "Linear(hidden,hidden) LeakyReLU(0.2) Linear(hidden,1) Sigmoid; BCE loss, Adam.\n"
+    "Writes OUT/samples/real_images.png after the first epoch,\n"
+    "OUT/samples/fake_images-N.png after every epoch, and OUT/G.safetensors,\n"
+    "OUT/D.safetensors (nn.Sequential state_dict keys) at the end.\n"
+    "\n"
+    "flags (defaults are the tutorial's):\n"
+    "  --epochs N          epochs over the training set (200)\n"
+    "  --batch-size N      images per batch (100)\n"
+    "  --lr X              Adam learning rate for G and D (0.0002)\n"
+    "  --latent N          size of z (64)\n"
+    "  --hidden N          hidden layer width (256)\n"
+    "  --seed N            seed of init, shuffles and z (0)\n"
+    "  --threads N         threads (default: OMP_NUM_THREADS, else physical cores)\n"
+    "  --data DIR          folder with the four IDX files, .gz or extracted\n"
+    "                      (default: $SIMDGAN_DATA, ./data/MNIST/raw, ./data/mnist)\n"
+    "  --dataset NAME      mnist or fashion-mnist (mnist); fashion-mnist also looks\n"
+    "                      in /usr/share/datasets/fashion-mnist\n"
+    "  --out DIR           output folder (.)\n"
+    "  --log-every N       steps between log lines, 0 for none (200)\n"
+    "  --isa NAME          ref, avx2, avx512 or neon (default: best for this CPU)\n"
+    "  -h, --help          this text\n";
+
+static int bad(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "simdgan: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return 2;
+}
+
+/* Integer flag in [lo, hi]. */
+static int parse_int(const char *flag, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "simdgan: %s %s: expected an integer from %ld to %ld\n", flag, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    sg_train_opts o;
+    sg_train_opts_default(&o);
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i], *val = NULL;
+        char flag[64];
+        if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+            fputs(usage_train, stdout);
+            return 0;
+        }
+        if (strncmp(arg, "--", 2) != 0)
+            return bad("unexpected argument '%s'%s; see simdgan train --help", arg, "");
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (len >= sizeof flag) return bad("unknown flag '%s'%s; see simdgan train --help", arg, "");
+        memcpy(flag, arg, len);
+        flag[len] = 0;
+        static const char *const known[] = {"--epochs", "--batch-size", "--lr", "--latent",
+                                            "--hidden", "--seed", "--threads", "--data",
+                                            "--out", "--log-every", "--dataset", "--isa"};
+        int found = 0;
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++) found |= !strcmp(flag, known[k]);
+        if (!found) return bad("unknown flag '%s'%s; see simdgan train --help", flag, "");
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            return bad("%s: expected a value%s", flag, "");
+        long v;
+        if (!strcmp(flag, "--epochs")) {
+            if (parse_int(flag, val, 0, 1000000, &v)) return 2;
+            o.epochs = (int)v;
+        } else if (!strcmp(flag, "--batch-size")) {
+            if (parse_int(flag, val, 1, 60000, &v)) return 2;
+            o.cfg.batch = (int)v;
+        } else if (!strcmp(flag, "--latent")) {
+            if (parse_int(flag, val, 1, 4096, &v)) return 2;
+            o.cfg.latent = (int)v;
+        } else if (!strcmp(flag, "--hidden")) {
+            if (parse_int(flag, val, 1, 8192, &v)) return 2;
+            o.cfg.hidden = (int)v;
+        } else if (!strcmp(flag, "--threads")) {
+            if (parse_int(flag, val, 1, 1024, &v)) return 2;
+            o.threads = (int)v;
+        } else if (!strcmp(flag, "--log-every")) {
+            if (parse_int(flag, val, 0, INT_MAX, &v)) return 2;
+            o.log_every = (int)v;
+        } else if (!strcmp(flag, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(val, &end, 10);
+            if (!*val || *end || errno || val[0] == '-')
+                return bad("%s %s: expected a non-negative integer below 2^64", flag, val);
+            o.seed = (uint64_t)s;
+        } else if (!strcmp(flag, "--lr")) {
+            char *end;
+            errno = 0;
+            double lr = strtod(val, &end);
+            if (!*val || *end || errno || !isfinite(lr) || !(lr > 0.0))
+                return bad("%s %s: expected a finite positive number", flag, val);
+            o.cfg.lr = lr;
+        } else if (!strcmp(flag, "--dataset")) {
+            if (strcmp(val, "mnist") && strcmp(val, "fashion-mnist"))
+                return bad("%s %s: expected mnist or fashion-mnist", flag, val);
+            o.dataset = val;
+        } else if (!strcmp(flag, "--data")) {
+            o.data = val;
+        } else if (!strcmp(flag, "--out")) {
+            if (!*val) return bad("%s: expected a folder%s", flag, "");
+            o.out = val;
+        } else if (!strcmp(flag, "--isa")) {
+            o.isa = val;
+        }
+    }
+    if (sg_train(&o) != 0) {
+        fprintf(stderr, "simdgan: %s\n", sg_last_error());
+        return 2;
+    }
+    return 0;
+}
+
+static void print_size(const char *what, size_t bytes)
+{
+    if (bytes >= 1024 * 1024)
+        printf("  %-4s %zu MiB\n", what, bytes / (1024 * 1024));
+    else
+        printf("  %-4s %zu KiB\n", what, bytes / 1024);
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    if (argc > 0 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
+        puts("usage: simdgan info\n\nPrints the CPU, the ISA chosen and why, the kernel tables built in,\n"
+             "cores and caches (hwloc), the cache blocking and the default threads.");
+        return 0;
+    }
+    if (argc > 0) return bad("info: unexpected argument '%s'%s", argv[0], "");
+    sg_cpu_info ci;
+    sg_cpu_detect(&ci);
+    char why[256];
+    const sg_kernels *k = sg_kernels_select(NULL, why, sizeof why);
+    if (!k) {
+        fprintf(stderr, "simdgan: %s\n", sg_last_error());
+        return 2;
+    }
+    const sg_hw *hw = sg_hw_get();
+    printf("simdgan %s\n", SIMDGAN_VERSION);
+    printf("cpu: %s\n", ci.brand[0] ? ci.brand : "unknown");
+    printf("isa: %s (%s)\n", k->isa, why);
+    printf("kernel tables built in:");
+    for (const sg_kernels *const *t = sg_kernels_built(); *t; t++)
+        printf(" %s%s", (*t)->isa, sg_kernels_runnable(*t, &ci) ? "" : " (not runnable here)");
+    printf("\nmicro-kernel: %s (MR %d, NR %d)\n", k->ukr_name, k->mr, k->nr);
+    sg_blocking b;
+    if (sg_blocking_init(&b, k, hw) != 0) {
+        fprintf(stderr, "simdgan: %s\n", sg_last_error());
+        return 2;
+    }
+    printf("blocking: MC %d, KC %d, NC %d (from %s)\n", b.mc, b.kc, b.nc, b.source);
+    printf("topology (%s): %d cores, %d hardware threads\n", hw->source, hw->cores, hw->pus);
+    print_size("L1d", hw->l1d);
+    print_size("L2", hw->l2);
+    print_size("L3", hw->l3);
+    printf("  L3 shared by %d cores\n", hw->l3_cores);
+    int nth;
+    const char *nwhy;
+    if (sg_threads_default(&nth, &nwhy) != 0) {
+        fprintf(stderr, "simdgan: %s\n", sg_last_error());
+        return 2;
+    }
+#ifdef _OPENMP
+    printf("threads: %d (%s), OpenMP, one thread bound per core%s\n", nth, nwhy,
+#ifdef SIMDGAN_HAVE_HWLOC
+           ""
+#else
+           " (not bound: built without hwloc)"
+#endif
+    );
+#else
+    printf("threads: 1 (built without OpenMP)\n");
+#endif
+    const char *f = getenv("SIMDGAN_FUSION");
+    printf("fusion: %s\n", f && !strcmp(f, "0") ? "off (SIMDGAN_FUSION=0)" : "on");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return cmd_train(0, argv + 1);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("simdgan %s\n", SIMDGAN_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    if (cmd[0] == '-') return cmd_train(argc - 1, argv + 1);
+    return bad("unknown command '%s'%s; expected train or info (see simdgan --help)", cmd, "");
+}

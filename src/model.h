@@ -1,0 +1,96 @@
+/* model.h: the tutorial's two networks and one training iteration.
+ *
+ *   G: Linear(latent, hidden) ReLU  Linear(hidden, hidden) ReLU  Linear(hidden, 784) Tanh
+ *   D: Linear(784, hidden) LeakyReLU(0.2)  Linear(hidden, hidden) LeakyReLU(0.2)
+ *      Linear(hidden, 1) Sigmoid
+ *
+ * One iteration (k = 1), as SEMANTICS.md describes: the D step on the real
+ * batch and G(z1) run as one batch of 2B (D has no batch statistics), BCE
+ * against 1 and 0, D's gradients only, Adam on D; then the G step with fresh
+ * z2 through the updated D, BCE against 1, G's gradients only, Adam on G.
+ *
+ * Each network keeps its parameters, gradients and Adam moments in four
+ * buffers of the same layout (tensors in state_dict order, each starting on
+ * a 64-byte boundary), so that Adam is one pass over one buffer. */
+#ifndef SIMDGAN_MODEL_H
+#define SIMDGAN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gemm.h"
+
+#define SG_LAYERS 3
+
+typedef struct sg_net {
+    int dims[SG_LAYERS + 1];   /* in, hidden, hidden, out                   */
+    sg_act act[SG_LAYERS];     /* each Linear's activation                  */
+    size_t off_w[SG_LAYERS];   /* offsets of weight [out, in] and bias [out] */
+    size_t off_b[SG_LAYERS];
+    size_t total;              /* floats in each buffer, padding included   */
+    float *param, *grad, *m, *v;
+    long step;                 /* Adam's t: updates made so far            */
+    size_t rows;               /* batch rows the activation buffers hold    */
+    float *a[SG_LAYERS];       /* [rows, dims[l + 1]] layer outputs         */
+    float *dz[2];              /* [rows, max dim] ping-pong gradients        */
+} sg_net;
+
+typedef struct sg_gan_config {
+    int latent, hidden, image, batch;
+    double lr, beta1, beta2, eps;
+} sg_gan_config;
+
+/* The tutorial's: latent 64, hidden 256, image 784, batch 100, Adam(2e-4,
+ * 0.9, 0.999, 1e-8). */
+void sg_gan_config_default(sg_gan_config *c);
+
+typedef struct sg_gan {
+    sg_gan_config cfg;
+    sg_engine *e;
+    sg_net G, D;
+    float *xd;      /* [2B, image] D's input: real rows, then G(z1); G(z2) in the G step */
+    float *dxd;     /* [B, image] gradient at G's last pre-activation, G step      */
+    float *z1, *z2; /* [B, latent]                                  */
+    float *t_d;     /* [2B] targets of the D step: B ones, B zeros  */
+    float *t_g;     /* [B] targets of the G step: ones              */
+    float *logit, *y, *loss, *dlogit; /* [2B] D's logits, sigmoid outputs, BCE terms, logit gradients */
+    float *denom;   /* [max(G.total, D.total)] Adam scratch of the unfused path */
+    /* the last step's figures */
+    float d_loss, g_loss, d_x, d_g_z;
+} sg_gan;
+
+/* Allocates everything (after this nothing is allocated per step) and
+ * initialises both networks like PyTorch's Linear: weight and bias
+ * U(-1/sqrt(in), 1/sqrt(in)), from the seed. */
+void sg_gan_init(sg_gan *g, const sg_gan_config *c, sg_engine *e, uint64_t seed);
+void sg_gan_free(sg_gan *g);
+
+/* Called by every thread of a parallel region of e->nth threads, after the
+ * real batch is in xd[0, B) and z1, z2 are filled. Ends with a barrier. */
+void sg_gan_step(sg_gan *g, int ith);
+
+/* Pieces of the step, exposed for the tests. All threads call them.
+ * Forward through net for `rows` rows of x [rows, dims[0]]; the last layer's
+ * output goes to out [rows, ldo] (activation applied unless the last act is
+ * sigmoid, whose logits are left for the fused sigmoid+BCE). */
+void sg_net_forward(sg_gan *g, sg_net *net, const float *x, size_t rows, float *out,
+                    size_t ldo, int ith);
+/* Backward from dz_out [rows, dims[3]] (gradient at the last layer's
+ * pre-activation). With wgrad, fills net->grad. With dx, writes the input
+ * gradient [rows, dims[0]], multiplied in the epilogue by dact's derivative
+ * at dact_y [rows, dims[0]] when dact is not SG_ACT_NONE. */
+void sg_net_backward(sg_gan *g, sg_net *net, const float *x, size_t rows,
+                     const float *dz_out, int wgrad, float *dx, sg_act dact,
+                     const float *dact_y, int ith);
+/* Adam on all of net's parameters (t = ++net->step), this thread's slice. */
+void sg_net_adam(sg_gan *g, sg_net *net, int ith);
+
+/* A tensor of a network by its state_dict name ("0.weight" ... "4.bias"). */
+float *sg_net_tensor(sg_net *net, float *buf, const char *name, int *ndim, int64_t shape[2]);
+extern const char *const sg_net_names[2 * SG_LAYERS];
+
+/* Runs fill(ctx, ith, nth) then sg_gan_step in one parallel region. */
+typedef void (*sg_fill_fn)(void *ctx, sg_gan *g, int ith, int nth);
+void sg_gan_run_step(sg_gan *g, sg_fill_fn fill, void *ctx);
+
+#endif
