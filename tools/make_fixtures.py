@@ -1,0 +1,516 @@
+#!/usr/bin/python3
+"""make_fixtures.py: PyTorch parity fixtures for simdgan, as safetensors files.
+
+Runs the PyTorch MNIST GAN tutorial's exact training iteration (yunjey's
+pytorch-tutorial, tutorials/03-advanced/generative_adversarial_network/main.py)
+with PyTorch on the CPU and stores every input, output, gradient, updated
+parameter and Adam moment of the first step, plus the losses of each step and
+the final parameters, so that simdgan's C tests can compare tensor by tensor
+without torch installed.
+
+One iteration (as in the tutorial):
+  D step: out = D(x); d_loss_real = BCE(out, 1); z1 = randn(B, latent);
+          out = D(G(z1)); d_loss_fake = BCE(out, 0); d_loss = sum;
+          zero both optimizers' grads; d_loss.backward(); d_optimizer.step()
+  G step: z2 = randn(B, latent); out = D(G(z2)); g_loss = BCE(out, 1);
+          zero both optimizers' grads; g_loss.backward(); g_optimizer.step()
+torch.manual_seed(seed) is set once before the models are built (D first,
+then G, as in the tutorial); z1 and z2 come from that global generator.
+There is no DataLoader here, so z is not the tutorial run's z: it is stored.
+
+Real batch of step s: MNIST training images [(s-1)B, sB) from
+DIR/train-images-idx3-ubyte.gz (gzip IDX), scaled like torchvision
+(ToTensor: uint8 -> float / 255; Normalize((0.5,), (0.5,))). Without that file
+the images are synthesized from a seeded torch.Generator (metadata
+"real_source" says which).
+
+Tensor names (all F32): G.init.<k>, D.init.<k> (k = nn.Sequential state_dict
+key, e.g. 0.weight); per step s: x_real.s<s>, z1.s<s>, z2.s<s>, d_loss.s<s>,
+d_loss_real.s<s>, d_loss_fake.s<s>, g_loss.s<s>, d_x.s<s>, d_g_z.s<s>; step 1
+only: G.out.s1, D.out_real.s1, D.out_fake.s1, G.out2.s1, D.out_g.s1,
+D.grad.<k> (D step), G.grad.<k> (G step), D.step1.<k>, G.step1.<k>,
+D.adam_m.<k>, D.adam_v.<k>, G.adam_m.<k>, G.adam_v.<k>; if steps > 1:
+D.final.<k>, G.final.<k>.
+
+Usage:
+  tools/make_fixtures.py --out tests/fixtures        # writes the three fixtures
+  tools/make_fixtures.py --verify tests/fixtures/step_h32.safetensors
+
+--verify re-reads a fixture with a separate reader and reruns every stored step
+from the stored init/x/z in PyTorch, and requires bitwise-equal results (on the
+machine and BLAS that wrote it; elsewhere GEMM rounding may differ).
+
+Needs Debian's python3-torch (1.13); run with /usr/bin/python3.
+"""
+
+import os
+
+# Pin what decides the rounding, so that the fixtures regenerate bit for bit on
+# any x86-64 machine with the same Debian packages: one BLAS thread and one ATen
+# thread (sums inside GEMMs and reductions then do not depend on the core
+# count), OpenBLAS's generic SSE3 "Prescott" kernels (what its DYNAMIC_ARCH
+# picked on the machine that wrote the committed files; otherwise it picks by
+# CPU model), and ATen's AVX2 elementwise kernels. Must be set before torch
+# loads; all are recorded in the metadata.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_CORETYPE", "Prescott")
+os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+
+import argparse
+import ctypes
+import ctypes.util
+import gzip
+import json
+import shlex
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+IMAGE_SIZE = 784
+LR = 2e-4
+DEFAULT_DATA = "/work/shared/data/mnist"
+MNIST_TRAIN = "train-images-idx3-ubyte.gz"
+SOFT_LIMIT_BYTES = 2 * 1000 * 1000
+
+# The fixtures `--out` writes. sat: D's last-layer bias set to +30 after init,
+# and its last-layer weight multiplied by sat_wscale, so that the logits spread
+# across the float32 saturation point of the sigmoid (about 16.64): many D
+# outputs are exactly 1.0f, the rest are not.
+FIXTURES = [
+    dict(name="step_h32", latent=64, hidden=32, batch=100, steps=3, seed=1),
+    dict(name="step_edge", latent=10, hidden=20, batch=7, steps=2, seed=2),
+    dict(name="step_sat", latent=64, hidden=32, batch=100, steps=1, seed=3,
+         sat_bias=30.0, sat_wscale=5000.0),
+]
+
+
+# ---------------------------------------------------------------- safetensors
+
+def st_write(path, tensors, metadata):
+    """Writes an ordered list of (name, np.float32 array) and a str->str dict.
+
+    Layout: u64 LE header length N; N bytes of JSON padded with spaces to a
+    multiple of 8; the raw little-endian data, contiguous in list order."""
+    header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
+    blobs = []
+    offset = 0
+    for name, arr in tensors:
+        if name in header:
+            raise ValueError("duplicate tensor name %s" % name)
+        a = np.ascontiguousarray(arr, dtype="<f4")
+        b = a.tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape),
+                        "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    hj = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hj += b" " * ((8 - len(hj) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(hj)))
+        f.write(hj)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+    return 8 + len(hj) + offset
+
+
+# ------------------------------------------------------------------ data
+
+def mnist_images(data_dir, count):
+    """First `count` training images as uint8 [count, 784], or None."""
+    if not data_dir:
+        return None
+    path = os.path.join(data_dir, MNIST_TRAIN)
+    if not os.path.isfile(path):
+        return None
+    with gzip.open(path, "rb") as f:
+        head = f.read(16)
+        magic, n, rows, cols = struct.unpack(">IIII", head)
+        if magic != 0x803 or rows != 28 or cols != 28:
+            raise SystemExit("%s: not an IDX image file (magic %#x, %dx%d)"
+                             % (path, magic, rows, cols))
+        if n < count:
+            raise SystemExit("%s: %d images, need %d" % (path, n, count))
+        buf = f.read(count * IMAGE_SIZE)
+    return np.frombuffer(buf, dtype=np.uint8).reshape(count, IMAGE_SIZE).copy()
+
+
+def synthetic_images(count, seed):
+    """Deterministic digit-like uint8 images: a dark background with a few
+    bright strokes. Uses its own generator: the global torch RNG is untouched."""
+    g = torch.Generator().manual_seed(1000003 * (seed + 1))
+    img = torch.zeros(count, 28, 28, dtype=torch.uint8)
+    for i in range(count):
+        for _ in range(3):
+            r0, c0 = (int(v) for v in torch.randint(4, 24, (2,), generator=g))
+            dr, dc = (int(v) for v in torch.randint(-1, 2, (2,), generator=g))
+            length = int(torch.randint(5, 14, (1,), generator=g))
+            val = int(torch.randint(128, 256, (1,), generator=g))
+            for t in range(length):
+                r = min(27, max(0, r0 + dr * t))
+                c = min(27, max(0, c0 + dc * t))
+                img[i, r, c] = val
+                if c + 1 < 28:
+                    img[i, r, c + 1] = max(int(img[i, r, c + 1]), val // 2)
+    return img.reshape(count, IMAGE_SIZE).numpy()
+
+
+def to_model_input(u8):
+    """uint8 [B, 784] -> float32 as torchvision's ToTensor + Normalize(0.5, 0.5)."""
+    x = torch.from_numpy(np.ascontiguousarray(u8)).to(dtype=torch.float32).div(255)
+    mean = torch.as_tensor((0.5,), dtype=x.dtype)
+    std = torch.as_tensor((0.5,), dtype=x.dtype)
+    return x.sub_(mean).div_(std)
+
+
+# ----------------------------------------------------------------- models
+
+def make_d(hidden):
+    return nn.Sequential(
+        nn.Linear(IMAGE_SIZE, hidden), nn.LeakyReLU(0.2),
+        nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+        nn.Linear(hidden, 1), nn.Sigmoid())
+
+
+def make_g(latent, hidden):
+    return nn.Sequential(
+        nn.Linear(latent, hidden), nn.ReLU(),
+        nn.Linear(hidden, hidden), nn.ReLU(),
+        nn.Linear(hidden, IMAGE_SIZE), nn.Tanh())
+
+
+def sd(model, prefix):
+    return [("%s.%s" % (prefix, k), v.detach().clone().numpy())
+            for k, v in model.state_dict().items()]
+
+
+def grads(model, prefix):
+    return [("%s.%s" % (prefix, k), p.grad.detach().clone().numpy())
+            for k, p in model.named_parameters()]
+
+
+def adam_state(model, opt, prefix):
+    out = []
+    for key, field in (("adam_m", "exp_avg"), ("adam_v", "exp_avg_sq")):
+        for k, p in model.named_parameters():
+            out.append(("%s.%s.%s" % (prefix, key, k),
+                        opt.state[p][field].detach().clone().numpy()))
+    return out
+
+
+def scalar(t):
+    return t.detach().reshape(1).clone().numpy()
+
+
+def cpu_info():
+    cap = "unknown"
+    for line in torch.__config__.show().splitlines():
+        if "CPU capability usage" in line:
+            cap = line.split(":", 1)[1].strip()
+    blas = "unknown"
+    for lib in ("libopenblas.so.0", ctypes.util.find_library("openblas")):
+        if not lib:
+            continue
+        try:
+            ob = ctypes.CDLL(lib)
+            ob.openblas_get_config.restype = ctypes.c_char_p
+            ob.openblas_get_corename.restype = ctypes.c_char_p
+            blas = "OpenBLAS %s, core %s" % (ob.openblas_get_config().decode(),
+                                             ob.openblas_get_corename().decode())
+            break
+        except (OSError, AttributeError):
+            continue
+    return cap, blas
+
+
+# --------------------------------------------------------------- generate
+
+def generate(spec, out_dir, data_dir, argv):
+    latent, hidden, B, steps, seed = (spec[k] for k in
+                                      ("latent", "hidden", "batch", "steps", "seed"))
+    torch.manual_seed(seed)
+    D = make_d(hidden)                   # the tutorial builds D first
+    G = make_g(latent, hidden)
+    mods = []
+    if "sat_bias" in spec:
+        with torch.no_grad():
+            D[4].weight.mul_(spec["sat_wscale"])
+            D[4].bias.fill_(spec["sat_bias"])
+        mods.append("after init, D.4.weight *= %g and D.4.bias = %g (sigmoid saturation)"
+                    % (spec["sat_wscale"], spec["sat_bias"]))
+
+    u8 = mnist_images(data_dir, B * steps)
+    if u8 is not None:
+        real_source = "MNIST %s images [0, %d), first B per step in order" % (
+            os.path.join(os.path.abspath(data_dir), MNIST_TRAIN), B * steps)
+    else:
+        u8 = synthetic_images(B * steps, seed)
+        real_source = "synthetic (make_fixtures.synthetic_images, seed %d)" % seed
+
+    criterion = nn.BCELoss()
+    d_opt = torch.optim.Adam(D.parameters(), lr=LR)
+    g_opt = torch.optim.Adam(G.parameters(), lr=LR)
+
+    def reset_grad():
+        d_opt.zero_grad()
+        g_opt.zero_grad()
+
+    tensors = sd(G, "G.init") + sd(D, "D.init")
+    losses = []
+    sat = {}
+    for s in range(1, steps + 1):
+        images = to_model_input(u8[(s - 1) * B:s * B])
+        real_labels = torch.ones(B, 1)
+        fake_labels = torch.zeros(B, 1)
+
+        outputs = D(images)
+        d_loss_real = criterion(outputs, real_labels)
+        real_score = outputs
+        z1 = torch.randn(B, latent)
+        fake_images = G(z1)
+        outputs = D(fake_images)
+        d_loss_fake = criterion(outputs, fake_labels)
+        fake_score = outputs
+        d_loss = d_loss_real + d_loss_fake
+        reset_grad()
+        d_loss.backward()
+        d_grads = grads(D, "D.grad")
+        d_opt.step()
+
+        z2 = torch.randn(B, latent)
+        fake_images2 = G(z2)
+        outputs_g = D(fake_images2)
+        g_loss = criterion(outputs_g, real_labels)
+        reset_grad()
+        g_loss.backward()
+        g_grads = grads(G, "G.grad")
+        g_opt.step()
+
+        tensors += [
+            ("x_real.s%d" % s, images.numpy().copy()),
+            ("z1.s%d" % s, z1.numpy().copy()),
+            ("z2.s%d" % s, z2.numpy().copy()),
+            ("d_loss.s%d" % s, scalar(d_loss)),
+            ("d_loss_real.s%d" % s, scalar(d_loss_real)),
+            ("d_loss_fake.s%d" % s, scalar(d_loss_fake)),
+            ("g_loss.s%d" % s, scalar(g_loss)),
+            ("d_x.s%d" % s, scalar(real_score.mean())),
+            ("d_g_z.s%d" % s, scalar(fake_score.mean())),
+        ]
+        losses.append((float(d_loss), float(g_loss),
+                       float(real_score.mean()), float(fake_score.mean())))
+        if s == 1:
+            for key, t in (("D.out_real.s1", real_score), ("D.out_fake.s1", fake_score),
+                           ("D.out_g.s1", outputs_g)):
+                v = t.detach().numpy()
+                sat[key] = (int((v == 1.0).sum()), int((v == 0.0).sum()), v.size)
+            tensors += [
+                ("G.out.s1", fake_images.detach().numpy().copy()),
+                ("D.out_real.s1", real_score.detach().numpy().copy()),
+                ("D.out_fake.s1", fake_score.detach().numpy().copy()),
+                ("G.out2.s1", fake_images2.detach().numpy().copy()),
+                ("D.out_g.s1", outputs_g.detach().numpy().copy()),
+            ]
+            tensors += d_grads + g_grads
+            tensors += sd(D, "D.step1") + sd(G, "G.step1")
+            tensors += adam_state(D, d_opt, "D") + adam_state(G, g_opt, "G")
+    if steps > 1:
+        tensors += sd(D, "D.final") + sd(G, "G.final")
+
+    cap, blas = cpu_info()
+    note = "tools/make_fixtures.py " + " ".join(shlex.quote(a) for a in argv)
+    if mods:
+        note += "; " + "; ".join(mods)
+    meta = {
+        "latent": latent, "hidden": hidden, "batch": B, "steps": steps,
+        "lr": repr(LR), "seed": seed, "torch_version": torch.__version__,
+        "real_source": real_source, "note": note,
+        "cpu_capability": cap, "blas": blas,
+    }
+    if "sat_bias" in spec:
+        meta["d_last_bias"] = repr(spec["sat_bias"])
+        meta["d_last_weight_scale"] = repr(spec["sat_wscale"])
+    path = os.path.join(out_dir, spec["name"] + ".safetensors")
+    size = st_write(path, tensors, meta)
+    return path, size, losses, sat, len(tensors)
+
+
+# ----------------------------------------------------------------- verify
+# Deliberately shares no code with the writer above except the model builders:
+# its own reader, and the tutorial's loop transcribed again.
+
+def st_read(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError("%s: too short" % path)
+    (n,) = struct.unpack_from("<Q", raw, 0)
+    if n % 8 or 8 + n > len(raw):
+        raise ValueError("%s: bad header length %d" % (path, n))
+    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    meta = header.pop("__metadata__", {})
+    data = memoryview(raw)[8 + n:]
+    out = {}
+    end = 0
+    for name, e in header.items():
+        b, e2 = e["data_offsets"]
+        if e["dtype"] != "F32" or b != end:
+            raise ValueError("%s: %s: dtype %s, offsets %s (expected start %d)"
+                             % (path, name, e["dtype"], e["data_offsets"], end))
+        count = int(np.prod(e["shape"])) if e["shape"] else 1
+        if e2 - b != 4 * count:
+            raise ValueError("%s: %s: %d bytes for shape %s" % (path, name, e2 - b, e["shape"]))
+        out[name] = np.frombuffer(data[b:e2], dtype="<f4").reshape(e["shape"])
+        end = e2
+    if end != len(data):
+        raise ValueError("%s: %d data bytes, entries cover %d" % (path, len(data), end))
+    return meta, out
+
+
+def load(model, t, prefix):
+    model.load_state_dict({k: torch.from_numpy(t["%s.%s" % (prefix, k)].copy())
+                           for k in model.state_dict()})
+
+
+def verify(path):
+    meta, t = st_read(path)
+    latent, hidden, B, steps = (int(meta[k]) for k in ("latent", "hidden", "batch", "steps"))
+    D = make_d(hidden)
+    G = make_g(latent, hidden)
+    load(D, t, "D.init")
+    load(G, t, "G.init")
+    criterion = nn.BCELoss()
+    d_optimizer = torch.optim.Adam(D.parameters(), lr=float(meta["lr"]))
+    g_optimizer = torch.optim.Adam(G.parameters(), lr=float(meta["lr"]))
+    got = {}
+    for s in range(1, steps + 1):
+        images = torch.from_numpy(t["x_real.s%d" % s].copy())
+        real_labels = torch.ones(B, 1)
+        fake_labels = torch.zeros(B, 1)
+        outputs = D(images)
+        d_loss_real = criterion(outputs, real_labels)
+        real_score = outputs
+        z = torch.from_numpy(t["z1.s%d" % s].copy())
+        fake_images = G(z)
+        outputs = D(fake_images)
+        d_loss_fake = criterion(outputs, fake_labels)
+        fake_score = outputs
+        d_loss = d_loss_real + d_loss_fake
+        d_optimizer.zero_grad()
+        g_optimizer.zero_grad()
+        d_loss.backward()
+        if s == 1:
+            for k, p in D.named_parameters():
+                got["D.grad." + k] = p.grad.clone()
+        d_optimizer.step()
+        z = torch.from_numpy(t["z2.s%d" % s].copy())
+        fake_images2 = G(z)
+        outputs_g = D(fake_images2)
+        g_loss = criterion(outputs_g, real_labels)
+        d_optimizer.zero_grad()
+        g_optimizer.zero_grad()
+        g_loss.backward()
+        g_optimizer.step()
+        got["d_loss.s%d" % s] = d_loss.reshape(1)
+        got["g_loss.s%d" % s] = g_loss.reshape(1)
+        got["d_x.s%d" % s] = real_score.mean().reshape(1)
+        got["d_g_z.s%d" % s] = fake_score.mean().reshape(1)
+        if s == 1:
+            got.update({"G.out.s1": fake_images, "D.out_real.s1": real_score,
+                        "D.out_fake.s1": fake_score, "G.out2.s1": fake_images2,
+                        "D.out_g.s1": outputs_g})
+            for k, p in G.named_parameters():
+                got["G.grad." + k] = p.grad.clone()
+            for name, model, opt in (("D", D, d_optimizer), ("G", G, g_optimizer)):
+                for k, p in model.named_parameters():
+                    got["%s.step1.%s" % (name, k)] = p.detach().clone()
+                    got["%s.adam_m.%s" % (name, k)] = opt.state[p]["exp_avg"].clone()
+                    got["%s.adam_v.%s" % (name, k)] = opt.state[p]["exp_avg_sq"].clone()
+    if steps > 1:
+        for name, model in (("D", D), ("G", G)):
+            for k, p in model.named_parameters():
+                got["%s.final.%s" % (name, k)] = p.detach().clone()
+
+    bad = 0
+    for name in sorted(got):
+        mine = got[name].detach().numpy()
+        ref = t[name]
+        if mine.shape != ref.shape or mine.tobytes() != np.ascontiguousarray(ref).tobytes():
+            diff = float(np.max(np.abs(mine.astype(np.float64) - ref))) if mine.shape == ref.shape else -1
+            print("  MISMATCH %-22s max |diff| %.3g" % (name, diff))
+            bad += 1
+    print("verify %s: %d tensors rerun, %d bitwise equal; losses %s" % (
+        path, len(got), len(got) - bad,
+        ", ".join("s%d d %.9g g %.9g" % (s, float(t["d_loss.s%d" % s][0]),
+                                         float(t["g_loss.s%d" % s][0]))
+                  for s in range(1, steps + 1))))
+    return bad == 0
+
+
+# ------------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", metavar="DIR", help="write the fixtures into DIR")
+    ap.add_argument("--data", metavar="DIR", default=None,
+                    help="folder with %s (default %s if present, else synthetic images)"
+                    % (MNIST_TRAIN, DEFAULT_DATA))
+    ap.add_argument("--only", metavar="NAME", action="append",
+                    choices=[f["name"] for f in FIXTURES], help="write only this fixture")
+    ap.add_argument("--no-verify", action="store_true",
+                    help="do not rerun the written fixtures")
+    ap.add_argument("--verify", metavar="FILE", nargs="+",
+                    help="rerun FILE's stored steps in PyTorch and compare bitwise")
+    args = ap.parse_args()
+    if not args.out and not args.verify:
+        ap.error("give --out DIR or --verify FILE")
+
+    torch.set_num_threads(1)
+    ok = True
+    if args.out:
+        data_dir = args.data
+        if data_dir is None and os.path.isfile(os.path.join(DEFAULT_DATA, MNIST_TRAIN)):
+            data_dir = DEFAULT_DATA
+        os.makedirs(args.out, exist_ok=True)
+        total = 0
+        written = []
+        for spec in FIXTURES:
+            if args.only and spec["name"] not in args.only:
+                continue
+            path, size, losses, sat, ntens = generate(spec, args.out, data_dir, sys.argv[1:])
+            total += size
+            written.append(path)
+            print("%s: %d bytes (%.2f MB), %d tensors, latent %d hidden %d batch %d steps %d seed %d"
+                  % (path, size, size / 1e6, ntens, spec["latent"], spec["hidden"],
+                     spec["batch"], spec["steps"], spec["seed"]))
+            for s, (dl, gl, dx, dgz) in enumerate(losses, 1):
+                print("  step %d: d_loss %.9g  g_loss %.9g  D(x) %.6f  D(G(z)) %.6f"
+                      % (s, dl, gl, dx, dgz))
+            for key, (ones, zeros, n) in sat.items():
+                print("  %-14s %3d of %3d exactly 1.0f, %d exactly 0.0f" % (key, ones, n, zeros))
+            if size > SOFT_LIMIT_BYTES:
+                print("  warning: larger than %.1f MB" % (SOFT_LIMIT_BYTES / 1e6))
+            if "sat_bias" in spec:
+                n_ones = sum(v[0] for v in sat.values())
+                n_all = sum(v[2] for v in sat.values())
+                if n_ones == 0 or n_ones == n_all:
+                    print("  error: want some but not all D outputs saturated, got %d of %d"
+                          % (n_ones, n_all))
+                    ok = False
+        print("total %d bytes (%.2f MB)" % (total, total / 1e6))
+        if not args.no_verify:
+            for path in written:
+                ok = verify(path) and ok
+    for path in args.verify or []:
+        ok = verify(path) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
