@@ -1,0 +1,12 @@
+# CMake toolchain file: cross-build simdgan for aarch64 (the NEON kernels) with
+# Debian's gcc-aarch64-linux-gnu, and run its C tests under qemu-aarch64.
+#   cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=tools/aarch64-linux-gnu.cmake
+#   cmake --build build-arm64 -j && ctest --test-dir build-arm64
+# Needs zlib1g-dev:arm64 (dpkg --add-architecture arm64) and qemu-user.
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
+set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
