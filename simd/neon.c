@@ -422,6 +422,22 @@ static void adam_neon(float *p, float *m, float *v, const float *g, size_t i0, s
     }
 }
 
+/* The peak: 24 independent FMA chains on float32x4_t registers (four FMA pipes of latency 4 need 16). */
+static double fma_peak_neon(size_t iters)
+{
+    float32x4_t a[24];
+    const float32x4_t x = vdupq_n_f32(0.999999f), y = vdupq_n_f32(1e-7f);
+    for (int c = 0; c < 24; c++) a[c] = vdupq_n_f32((float)c);
+    for (size_t n = 0; n < iters; n++)
+#pragma GCC unroll 32
+        for (int c = 0; c < 24; c++) a[c] = vfmaq_f32(y, a[c], x);
+    float32x4_t s = a[0];
+    for (int c = 1; c < 24; c++) s = vaddq_f32(s, a[c]);
+    volatile float sink = vgetq_lane_f32(s, 0);
+    (void)sink;
+    return 192.0 * (double)iters;
+}
+
 const sg_kernels sg_kernels_neon = {
     SG_KERNELS_REF_SLOTS,
     .isa = "neon",
@@ -437,4 +453,5 @@ const sg_kernels sg_kernels_neon = {
     .sigmoid_bce = sigmoid_bce_neon,
     .bce_bwd = bce_bwd_neon,
     .adam = adam_neon,
+    .fma_peak = fma_peak_neon,
 };

@@ -34,7 +34,8 @@ float sg_act_bwd_scalar(float g, float y, sg_act act)
     return g;
 }
 
-float sg_epi_scalar(float v, const sg_epi *epi, size_t i, size_t j)
+/* The epilogue on one element: v is the finished sum (C + acc or acc). */
+static float epi_scalar(float v, const sg_epi *epi, size_t i, size_t j)
 {
     if (epi->bias) v += epi->bias[j];
     v = sg_act_fwd_scalar(v, epi->act);
@@ -53,7 +54,7 @@ void sg_ukr_ref_4x8(size_t K, const float *a, const float *b, float *c, size_t l
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) {
             float v = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
-            c[i * ldc + j] = epi ? sg_epi_scalar(v, epi, (size_t)i, (size_t)j) : v;
+            c[i * ldc + j] = epi ? epi_scalar(v, epi, (size_t)i, (size_t)j) : v;
         }
 }
 
@@ -149,6 +150,19 @@ void sg_adam_ref(float *p, float *m, float *v, const float *g, size_t i0, size_t
         v[i] = vi;
         p[i] = p[i] + -h->step_size * mi / denom;
     }
+}
+
+/* Eight independent multiply-add chains: the scalar unit's peak (the build
+ * contracts nothing, so a multiply and an add each). */
+double sg_fma_peak_ref(size_t iters)
+{
+    float a[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    const float x = 0.999999f, y = 1e-7f;
+    for (size_t n = 0; n < iters; n++)
+        for (int c = 0; c < 8; c++) a[c] = a[c] * x + y;
+    volatile float sink = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+    (void)sink;
+    return 16.0 * (double)iters;
 }
 
 const sg_kernels sg_kernels_ref = {SG_KERNELS_REF_SLOTS};

@@ -120,6 +120,11 @@ typedef struct sg_kernels {
      * tensor ops as separate passes. */
     void (*adam)(float *p, float *m, float *v, const float *g, size_t i0,
                  size_t i1, const struct sg_adam_coef *h);
+
+    /* The ISA's arithmetic peak, for benchmarks: iters rounds of independent
+     * FMAs on register-resident accumulators (enough chains to cover the FMA
+     * latency); returns the flops performed. */
+    double (*fma_peak)(size_t iters);
 } sg_kernels;
 
 /* Each ISA file defines its table; those not built for this target are absent
@@ -152,20 +157,21 @@ void sg_bce_bwd_ref(float *dy, const float *y, const float *t, float count,
                     size_t i0, size_t i1);
 void sg_adam_ref(float *p, float *m, float *v, const float *g, size_t i0,
                  size_t i1, const sg_adam_coef *h);
+double sg_fma_peak_ref(size_t iters);
 
 /* Scalar pieces shared by every ISA's edge handling: the activation, and its
  * backward (gradient g at output y), with PyTorch's element formulas. */
 float sg_act_fwd_scalar(float x, sg_act act);
 float sg_act_bwd_scalar(float g, float y, sg_act act);
-/* The epilogue on one element: v is the finished sum (C + acc or acc). */
-float sg_epi_scalar(float v, const sg_epi *epi, size_t i, size_t j);
+
 
 #define SG_KERNELS_REF_SLOTS                                                   \
     .isa = "ref", .ukr_name = "sgemm_ukr_ref_4x8", .mr = 4, .nr = 8,          \
     .vec_floats = 1, .sgemm_ukr = sg_ukr_ref_4x8, .pack = sg_pack_ref,         \
     .bias_act_fwd = sg_bias_act_fwd_ref, .act_bwd = sg_act_bwd_ref,            \
     .colsum = sg_colsum_ref, .sigmoid_bce = sg_sigmoid_bce_ref,                \
-    .bce_fwd = sg_bce_fwd_ref, .bce_bwd = sg_bce_bwd_ref, .adam = sg_adam_ref
+    .bce_fwd = sg_bce_fwd_ref, .bce_bwd = sg_bce_bwd_ref, .adam = sg_adam_ref,  \
+    .fma_peak = sg_fma_peak_ref
 
 #ifdef __cplusplus
 }

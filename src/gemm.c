@@ -125,19 +125,34 @@ void sg_engine_free(sg_engine *e)
     memset(e, 0, sizeof *e);
 }
 
-/* A tile that does not fill MR x NR: the micro-kernel writes a scratch tile,
- * the valid part is added and finished here element by element. */
+/* A tile that does not fill MR x NR: the micro-kernel runs on a full scratch
+ * tile, its epilogue included, with the valid part of C, the bias and Y copied
+ * in (zeros elsewhere), so edges get the same vector code as full tiles. */
 static void edge_tile(const sg_kernels *k, size_t kc, const float *a, const float *b, float *c,
                       size_t ldc, size_t mr, size_t nr, int accumulate, const sg_epi *epi)
 {
-    float ct[SG_MAX_TILE];
-    size_t NR = (size_t)k->nr;
-    k->sgemm_ukr(kc, a, b, ct, NR, 0, NULL);
-    for (size_t i = 0; i < mr; i++)
-        for (size_t j = 0; j < nr; j++) {
-            float v = accumulate ? c[i * ldc + j] + ct[i * NR + j] : ct[i * NR + j];
-            c[i * ldc + j] = epi ? sg_epi_scalar(v, epi, i, j) : v;
+    float ct[SG_MAX_TILE], yt[SG_MAX_TILE], bt[SG_MAX_TILE];
+    const size_t MR = (size_t)k->mr, NR = (size_t)k->nr;
+    sg_epi te;
+    memset(ct, 0, MR * NR * sizeof(float));
+    if (accumulate)
+        for (size_t i = 0; i < mr; i++) memcpy(ct + i * NR, c + i * ldc, nr * sizeof(float));
+    if (epi) {
+        te = *epi;
+        if (epi->bias) {
+            memset(bt, 0, NR * sizeof(float));
+            memcpy(bt, epi->bias, nr * sizeof(float));
+            te.bias = bt;
         }
+        if (epi->dact != SG_ACT_NONE) {
+            memset(yt, 0, MR * NR * sizeof(float));
+            for (size_t i = 0; i < mr; i++) memcpy(yt + i * NR, epi->y + i * epi->ldy, nr * sizeof(float));
+            te.y = yt;
+            te.ldy = NR;
+        }
+    }
+    k->sgemm_ukr(kc, a, b, ct, NR, accumulate, epi ? &te : NULL);
+    for (size_t i = 0; i < mr; i++) memcpy(c + i * ldc, ct + i * NR, nr * sizeof(float));
 }
 
 void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, float *C,

@@ -300,8 +300,8 @@ float *sg_net_tensor(sg_net *net, float *buf, const char *name, int *ndim, int64
 
 void sg_gan_run_step(sg_gan *g, sg_fill_fn fill, void *ctx)
 {
-    sg_engine *e = g->e;
 #ifdef _OPENMP
+    sg_engine *e = g->e;
 #pragma omp parallel num_threads(e->nth)
     {
         int ith = omp_get_thread_num();

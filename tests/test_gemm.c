@@ -89,9 +89,9 @@ int main(void)
 {
     sg_cpu_info ci;
     sg_cpu_detect(&ci);
-    static const size_t Ms[] = {1, 3, 7, 14, 15, 33, 100};
-    static const size_t Ns[] = {1, 5, 16, 31, 33, 64, 100};
-    static const size_t Ks[] = {0, 1, 2, 7, 64, 257};
+    static const size_t Ms[] = {1, 3, 7, 13, 15, 37};
+    static const size_t Ns[] = {1, 5, 16, 31, 33, 67};
+    static const size_t Ks[] = {0, 1, 2, 7, 64, 201};
     size_t maxe = 100 * 300;
     float *a = sg_xalloc(maxe * 4), *b = sg_xalloc(maxe * 4), *bias = sg_xalloc(100 * 4);
     float *y = sg_xalloc(100 * 100 * 4), *c = sg_xalloc(100 * 100 * 4), *c0 = sg_xalloc(100 * 100 * 4);
