@@ -107,7 +107,7 @@ int main(void)
             printf("skip %s: not supported by this CPU\n", k->isa);
             continue;
         }
-        /* A small KC forces several K blocks on K = 257; 1 thread here. */
+        /* A small KC forces three K blocks on K = 201; 1 thread here. */
         setenv("SIMDGAN_KC", "96", 1);
         sg_engine e;
         CHECK(sg_engine_init(&e, k, 1) == 0, "%s", sg_last_error());
