@@ -6,7 +6,7 @@
  * from the reference table (sg_kernels_ref_init) and overwrite the slots they
  * have fast versions for, so a missing fast kernel falls back with no extra
  * code. src/ never includes an intrinsics header; it calls only through the
- * table selected at run time (src/dispatch.c).
+ * table selected at run time (src/cpu.c).
  *
  * Conventions: matrices are row-major with an explicit leading dimension;
  * shapes are in capitals (M rows, N columns, K reduction). Elementwise kernels
@@ -116,7 +116,7 @@ typedef struct sg_kernels {
      *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g g;
      *   p = p - step_size * m / (sqrt(v) / bc2_sqrt + eps)
      * with the coefficients of sg_adam_coef. adam is the one-pass
-     * fused kernel; the unfused path (src/optim.c) runs PyTorch's separate
+     * fused kernel; the unfused path (src/model.c) runs PyTorch's separate
      * tensor ops as separate passes. */
     void (*adam)(float *p, float *m, float *v, const float *g, size_t i0,
                  size_t i1, const struct sg_adam_coef *h);
@@ -128,7 +128,7 @@ typedef struct sg_kernels {
 } sg_kernels;
 
 /* Each ISA file defines its table; those not built for this target are absent
- * and src/dispatch.c knows which exist from SIMDGAN_HAVE_* definitions. */
+ * and src/cpu.c knows which exist from SIMDGAN_HAVE_* definitions. */
 extern const sg_kernels sg_kernels_ref;
 extern const sg_kernels sg_kernels_avx2;
 extern const sg_kernels sg_kernels_avx512;

@@ -1,0 +1,149 @@
+// bm_peak.cc: the machine's two roofs, for percent-of-peak and rooflines.
+//
+//   peak/<isa>/fma/threads:T      the kernel table's fma_peak slot: a
+//                                 register-resident FMA loop, on T threads
+//   stream/<copy|triad>/<l2|mem>/threads:T
+//                                 a[i] = b[i] (copy), a[i] = b[i] + s c[i]
+//                                 (triad), portable C++, over arrays that
+//                                 fit half of each core's L2 (l2) or that
+//                                 are far larger than the L3 (mem)
+//
+// Bandwidth is counted as STREAM does: bytes the loop names (8 per copy
+// element, 12 per triad element), without write-allocate traffic.
+// peak_flops() measures the FMA peak once per (ISA, threads) for the
+// percent-of-peak counters of the other families.
+#include "bench.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+namespace {
+
+// One call of fma_peak on every thread at once, timed; returns FLOP/s.
+double fma_round(const sg_kernels *k, int nth, size_t iters)
+{
+    double flops = 0.0;
+    double t0 = sgb::now_seconds();
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth) reduction(+ : flops)
+    {
+        sg_hw_bind(omp_get_thread_num());
+        flops += k->fma_peak(iters);
+    }
+#else
+    (void)nth;
+    sg_hw_bind(0);
+    flops = k->fma_peak(iters);
+#endif
+    return flops / (sgb::now_seconds() - t0);
+}
+
+// Iterations for one call of about `seconds` on one thread.
+size_t fma_iters(const sg_kernels *k, double seconds)
+{
+    size_t iters = 1024;
+    for (;;) {
+        double t0 = sgb::now_seconds();
+        k->fma_peak(iters);
+        double t = sgb::now_seconds() - t0;
+        if (t >= seconds / 4 || iters > ((size_t)1 << 40))
+            return (size_t)((double)iters * seconds / std::max(t, 1e-9)) + 1;
+        iters *= 4;
+    }
+}
+
+void bm_fma(benchmark::State &state, const sg_kernels *k, int nth)
+{
+    size_t iters = fma_iters(k, 1e-3);
+    double flops = 0.0; // per iteration, all threads
+    double secs = sgb::run_team(state, nth, [&](int ith) {
+        double f = k->fma_peak(iters);
+        if (ith == 0) flops = f * nth;
+        sgb::team_barrier();
+    });
+    sgb::set_flops(state, flops, secs, 0.0);
+}
+
+// Arrays for the stream benchmarks, kept across runs of a benchmark (the
+// mem size is hundreds of MiB; first-touched by the threads that use them).
+struct Arrays {
+    float *a = nullptr, *b = nullptr, *c = nullptr;
+    size_t n = 0;
+};
+
+Arrays &arrays(size_t n, int nth)
+{
+    static std::map<std::pair<size_t, int>, Arrays> pool;
+    Arrays &s = pool[{n, nth}];
+    if (!s.a) {
+        s.n = n;
+        s.a = static_cast<float *>(sg_xalloc(n * sizeof(float)));
+        s.b = static_cast<float *>(sg_xalloc(n * sizeof(float)));
+        s.c = static_cast<float *>(sg_xalloc(n * sizeof(float)));
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nth)
+#endif
+        for (size_t i = 0; i < n; i++) s.a[i] = 0.0f, s.b[i] = 1.0f, s.c[i] = 2.0f;
+    }
+    return s;
+}
+
+void bm_stream(benchmark::State &state, bool triad, size_t n, int nth)
+{
+    Arrays &s = arrays(n, nth);
+    float *__restrict a = s.a;
+    const float *__restrict b = s.b, *__restrict c = s.c;
+    const float q = 3.0f;
+    sgb::run_team(state, nth, [&](int ith) {
+        size_t i0, i1;
+        sg_slice(n, ith, nth, &i0, &i1);
+        if (triad)
+            for (size_t i = i0; i < i1; i++) a[i] = b[i] + q * c[i];
+        else
+            for (size_t i = i0; i < i1; i++) a[i] = b[i];
+        sgb::team_barrier();
+    });
+    benchmark::DoNotOptimize(a[n / 2]);
+    state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)n *
+                            (int64_t)((triad ? 3 : 2) * sizeof(float)));
+}
+
+} // namespace
+
+double sgb::peak_flops(const sg_kernels *k, int nth)
+{
+    static std::map<std::pair<const sg_kernels *, int>, double> cache;
+    auto it = cache.find({k, nth});
+    if (it != cache.end()) return it->second;
+    size_t iters = fma_iters(k, 0.02);
+    double best = 0.0;
+    for (int rep = 0; rep < 5; rep++) best = std::max(best, fma_round(k, nth, iters));
+    cache[{k, nth}] = best;
+    return best;
+}
+
+void sgb::register_peak()
+{
+    for (const sg_kernels *k : isas())
+        for (int nth : thread_counts())
+            add(std::string("peak/") + k->isa + "/fma", nth,
+                [=](benchmark::State &s) { bm_fma(s, k, nth); });
+
+    const sg_hw *hw = sg_hw_get();
+    for (int nth : thread_counts()) {
+        // l2: three arrays in half of each thread's L2.
+        size_t n_l2 = (size_t)nth * hw->l2 / 2 / (3 * sizeof(float));
+        // mem: three arrays together twice the L3, at least 256 MiB, at most 1 GiB.
+        size_t bytes = std::min(std::max(2 * hw->l3, (size_t)256 << 20), (size_t)1 << 30);
+        size_t n_mem = bytes / (3 * sizeof(float));
+        for (bool triad : {false, true}) {
+            const char *op = triad ? "triad" : "copy";
+            add(std::string("stream/") + op + "/l2", nth,
+                [=](benchmark::State &s) { bm_stream(s, triad, n_l2, nth); });
+            add(std::string("stream/") + op + "/mem", nth,
+                [=](benchmark::State &s) { bm_stream(s, triad, n_mem, nth); },
+                benchmark::kMillisecond);
+        }
+    }
+}
