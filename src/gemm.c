@@ -4,8 +4,9 @@
  * the reduction, ic over MC rows, jr over NR and ir over MR. A is packed once
  * per call, cooperatively by all threads, into a shared buffer; each thread
  * then packs the B panels of its own columns (so no packed B is shared) and
- * runs the micro-kernel from the kernel table. Edge tiles go through a
- * scratch tile and the scalar epilogue, so no shape is refused. */
+ * runs the micro-kernel from the kernel table. Edge tiles run the same
+ * micro-kernel and epilogue on a zero-padded scratch tile, so no shape is
+ * refused and edges get the same arithmetic as full tiles. */
 #define _POSIX_C_SOURCE 200809L
 #include "gemm.h"
 
@@ -165,10 +166,11 @@ void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, f
         return;
     }
     const size_t Mp = round_up(M, MR), mpanels = Mp / MR, npanels = ceil_div(N, NR);
-    /* K in nkb balanced blocks of at most KC: kcb each, the last kc_last. */
+    /* K in nkb balanced blocks of at most KC: kcb each, the last the rest. */
     const size_t nkb = K ? ceil_div(K, (size_t)e->blk.kc) : 1;
     const size_t kcb = K ? ceil_div(K, nkb) : 0;
-    if (Mp * (K ? K : 1) > e->apack_cap || MR * NR > SG_MAX_TILE) {
+    const size_t ncap = round_up(N < (size_t)e->blk.nc ? N : (size_t)e->blk.nc, NR);
+    if (Mp * (K ? K : 1) > e->apack_cap || ncap * kcb > e->bpack_cap || MR * NR > SG_MAX_TILE) {
         fprintf(stderr, "simdgan: internal error: sg_gemm(%zu, %zu, %zu) exceeds the reserved "
                         "workspace\n", M, N, K);
         abort();
