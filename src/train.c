@@ -138,21 +138,20 @@ int sg_train(const sg_train_opts *o)
         sg_dataset_free(&ds);
         return sg_error("--batch-size %d: larger than the %zu training images", c->batch, n);
     }
-    if (prepare_out(o->out, samples, sizeof samples) != 0) {
-        sg_dataset_free(&ds);
-        return -1;
-    }
-
+    /* Everything that can be refused is checked before the output folder is
+     * touched: the data, the kernel table, the threads, the environment. */
     char why[256];
     const sg_kernels *k = sg_kernels_select(o->isa, why, sizeof why);
     int nth = o->threads;
     const char *nwhy = "--threads";
-    if (!k || (nth == 0 && sg_threads_default(&nth, &nwhy) != 0)) {
+    sg_engine e;
+    if (!k || (nth == 0 && sg_threads_default(&nth, &nwhy) != 0) ||
+        sg_engine_init(&e, k, nth) != 0) {
         sg_dataset_free(&ds);
         return -1;
     }
-    sg_engine e;
-    if (sg_engine_init(&e, k, nth) != 0) {
+    if (prepare_out(o->out, samples, sizeof samples) != 0) {
+        sg_engine_free(&e);
         sg_dataset_free(&ds);
         return -1;
     }
