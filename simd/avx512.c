@@ -6,17 +6,18 @@
  * (a log per element on 100-200 elements a step: the reference's libm logs are
  * kept there, and sigmoid_bce calls it for its loss).
  *
- * Micro-tile 12 x 32: 24 zmm accumulators, 2 zmm of B per k step, the A
- * element broadcast (from memory, into the FMA or one register). 24 FMAs per
+ * Micro-tile 10 x 32: 20 zmm accumulators, 2 zmm of B per k step, the A
+ * element broadcast (from memory, into the FMA or one register). 20 FMAs per
  * k step keep two FMA pipes of latency 4 busy (>= 8 independent chains) and
- * leave registers free. Every geometry measured with 24-32 accumulators
- * (14x32, 12x32, 16x32, 8x48, 10x48, 6x64, 7x64) ran at 94-99% of the
+ * leave registers free. Every geometry measured with 20-32 accumulators
+ * (14x32, 12x32, 10x32, 16x32, 8x48, 10x48, 6x64, 7x64) ran at 94-99% of the
  * register-resident FMA peak on a Xeon with two 512-bit FMA pipes (as Zen 5
  * has; Zen 4 splits each over its 256-bit pipes and needs fewer chains), so the
- * choice is by padding and cache: 12 x 32 and 6 x 64 pad the tutorial's
- * GEMMs least (4% of their flops; M = 100/200/256/784, N = 64/256/784), and
- * 12 x 32's B micro-panel at K = 256 (32 KiB) fits a 48 KiB L1 where
- * 6 x 64's does not.
+ * choice is by padding: the tutorial's batch of 100 (and D's 200) is a whole
+ * number of 10-row panels, where 12 rows pad it by 8%. Against 12 x 32 the
+ * training step measured 4.84 against 5.02 ms at one thread and 2.89 against
+ * 3.00 ms at two (bm_step, alternating runs). The B micro-panel at K = 256
+ * (32 KiB) fits a 48 KiB L1.
  *
  * Remainders use opmasks; nothing reads or writes outside the caller's
  * ranges. exp, tanh and sigmoid are vectorized here (see exp_ps); the other
@@ -26,7 +27,7 @@
 
 #include <immintrin.h>
 
-enum { MR = 12, NR = 32 };
+enum { MR = 10, NR = 32 };
 
 /* ---- vector math ---------------------------------------------------------- */
 
@@ -134,10 +135,10 @@ static inline __mmask16 lanes(size_t n) { return (__mmask16)((1u << n) - 1u); }
 
 /* ---- micro-kernel --------------------------------------------------------- */
 
-/* The epilogue on a finished 12 x 32 tile of C: bias, forward activation,
+/* The epilogue on a finished 10 x 32 tile of C: bias, forward activation,
  * backward activation against Y, as sg_epi_scalar does per element. The
  * fields are read once: stores to C could alias *epi as far as C knows. */
-static void epilogue_12x32(float *c, size_t ldc, const sg_epi *epi)
+static void epilogue_10x32(float *c, size_t ldc, const sg_epi *epi)
 {
     const float *bias = epi->bias, *y = epi->y;
     const sg_act act = epi->act, dact = epi->dact;
@@ -154,14 +155,14 @@ static void epilogue_12x32(float *c, size_t ldc, const sg_epi *epi)
         }
 }
 
-/* C[12, 32] (+)= A[12, K] B[K, 32], then the epilogue. Register use in the
- * K loop: acc[i][0..1] (zmm, 24) hold row i's two 16-column halves; b0, b1
- * (zmm, 2) are the k step's B row, loaded first because all 24 FMAs of the
+/* C[10, 32] (+)= A[10, K] B[K, 32], then the epilogue. Register use in the
+ * K loop: acc[i][0..1] (zmm, 20) hold row i's two 16-column halves; b0, b1
+ * (zmm, 2) are the k step's B row, loaded first because all 20 FMAs of the
  * step read them; each A element is broadcast once per step and feeds the
  * two FMAs of its row. The loop is unrolled by 4 (4 steps read 8 cache
- * lines of B and 3 of A), and the C tile's lines are prefetched at entry so
+ * lines of B and 2.5 of A), and the C tile's lines are prefetched at entry so
  * the stores at the end do not wait on them. */
-static void sgemm_ukr_avx512_12x32(size_t K, const float *a, const float *b, float *c, size_t ldc,
+static void sgemm_ukr_avx512_10x32(size_t K, const float *a, const float *b, float *c, size_t ldc,
                                    int accumulate, const sg_epi *epi)
 {
     for (int i = 0; i < MR; i++) {
@@ -170,7 +171,7 @@ static void sgemm_ukr_avx512_12x32(size_t K, const float *a, const float *b, flo
     }
 
     __m512 acc[MR][2];
-#pragma GCC unroll 12
+#pragma GCC unroll 10
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
 
     size_t p = 0;
@@ -179,7 +180,7 @@ static void sgemm_ukr_avx512_12x32(size_t K, const float *a, const float *b, flo
         for (int u = 0; u < 4; u++) {
             __m512 b0 = _mm512_loadu_ps(b + u * NR);
             __m512 b1 = _mm512_loadu_ps(b + u * NR + 16);
-#pragma GCC unroll 12
+#pragma GCC unroll 10
             for (int i = 0; i < MR; i++) {
                 __m512 ai = _mm512_set1_ps(a[u * MR + i]);
                 acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
@@ -192,7 +193,7 @@ static void sgemm_ukr_avx512_12x32(size_t K, const float *a, const float *b, flo
     for (; p < K; p++) {
         __m512 b0 = _mm512_loadu_ps(b);
         __m512 b1 = _mm512_loadu_ps(b + 16);
-#pragma GCC unroll 12
+#pragma GCC unroll 10
         for (int i = 0; i < MR; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
@@ -204,9 +205,9 @@ static void sgemm_ukr_avx512_12x32(size_t K, const float *a, const float *b, flo
 
     /* The finished sums (C + acc when accumulating) go to C straight from
      * the accumulators; an epilogue then rereads the tile from L1, so that
-     * its activation math does not compete with 24 live accumulators for
+     * its activation math does not compete with 20 live accumulators for
      * registers. */
-#pragma GCC unroll 12
+#pragma GCC unroll 10
     for (int i = 0; i < MR; i++) {
         float *ci = c + (size_t)i * ldc;
         __m512 v0 = acc[i][0], v1 = acc[i][1];
@@ -217,7 +218,7 @@ static void sgemm_ukr_avx512_12x32(size_t K, const float *a, const float *b, flo
         _mm512_storeu_ps(ci, v0);
         _mm512_storeu_ps(ci + 16, v1);
     }
-    if (epi) epilogue_12x32(c, ldc, epi);
+    if (epi) epilogue_10x32(c, ldc, epi);
 }
 
 /* ---- packing -------------------------------------------------------------- */
@@ -451,11 +452,11 @@ static double fma_peak_avx512(size_t iters)
 const sg_kernels sg_kernels_avx512 = {
     SG_KERNELS_REF_SLOTS,
     .isa = "avx512",
-    .ukr_name = "sgemm_ukr_avx512_12x32",
+    .ukr_name = "sgemm_ukr_avx512_10x32",
     .mr = MR,
     .nr = NR,
     .vec_floats = 16,
-    .sgemm_ukr = sgemm_ukr_avx512_12x32,
+    .sgemm_ukr = sgemm_ukr_avx512_10x32,
     .pack = pack_avx512,
     .bias_act_fwd = bias_act_fwd_avx512,
     .act_bwd = act_bwd_avx512,
