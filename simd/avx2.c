@@ -145,7 +145,7 @@ static inline __m256i lanes(size_t n)
 /* ---- micro-kernel --------------------------------------------------------- */
 
 /* The epilogue on a finished 6 x 16 tile of C: bias, forward activation,
- * backward activation against Y, as sg_epi_scalar does per element. The
+ * backward activation against Y, as ref.c's epi_scalar does per element. The
  * fields are read once: stores to C could alias *epi as far as C knows. */
 static void epilogue_6x16(float *c, size_t ldc, const sg_epi *epi)
 {

@@ -136,7 +136,7 @@ static inline __mmask16 lanes(size_t n) { return (__mmask16)((1u << n) - 1u); }
 /* ---- micro-kernel --------------------------------------------------------- */
 
 /* The epilogue on a finished 10 x 32 tile of C: bias, forward activation,
- * backward activation against Y, as sg_epi_scalar does per element. The
+ * backward activation against Y, as ref.c's epi_scalar does per element. The
  * fields are read once: stores to C could alias *epi as far as C knows. */
 static void epilogue_10x32(float *c, size_t ldc, const sg_epi *epi)
 {

@@ -155,7 +155,7 @@ static inline float32x4_t act_bwd_ps(float32x4_t g, float32x4_t y, sg_act act)
 /* ---- micro-kernel --------------------------------------------------------- */
 
 /* The epilogue on a finished 8 x 12 tile of C: bias, forward activation,
- * backward activation against Y, as sg_epi_scalar does per element. The
+ * backward activation against Y, as ref.c's epi_scalar does per element. The
  * fields are read once: stores to C could alias *epi as far as C knows. */
 static void epilogue_8x12(float *c, size_t ldc, const sg_epi *epi)
 {
