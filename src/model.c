@@ -187,7 +187,8 @@ void sg_net_backward(sg_gan *g, sg_net *net, const float *x, size_t rows, const 
         }
         dz = next;
     }
-    sg_barrier(e);
+    /* No barrier here: every path above ends in sg_gemm's barrier (or the
+     * unfused pass's), so the gradients are complete for Adam. */
 }
 
 /* PyTorch's separate tensor ops, one pass each, on elements [i0, i1). */
