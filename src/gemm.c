@@ -60,7 +60,7 @@ int sg_blocking_init(sg_blocking *b, const sg_kernels *k, const sg_hw *hw)
 {
     size_t kc = hw->l1d / 2 / ((size_t)k->nr * sizeof(float));
     kc = kc < 16 ? 16 : kc / 16 * 16;
-    size_t mc = hw->l2 / 2 / (kc * sizeof(float));
+    size_t mc = hw->l2 / 8 / (kc * sizeof(float));
     mc = mc < (size_t)k->mr ? (size_t)k->mr : mc / (size_t)k->mr * (size_t)k->mr;
     size_t nc = hw->l3 / (size_t)hw->l3_cores / 2 / (kc * sizeof(float));
     nc = nc > 4096 ? 4096 : nc;
@@ -176,15 +176,20 @@ void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, f
         abort();
     }
 
-    /* 1. Pack all of A: unit u is micro-panel u % mpanels of K block u / mpanels. */
+    /* 1. Pack all of A: unit u is micro-panel u % mpanels of K block
+     * u / mpanels. A thread's units are packed a K block at a time, with one
+     * call for their run of consecutive panels (so the pack can walk the
+     * source row by row across them). */
     size_t u0, u1;
     sg_slice(mpanels * nkb, ith, (int)nth, &u0, &u1);
-    for (size_t u = u0; u < u1; u++) {
+    for (size_t u = u0; u < u1;) {
         size_t q = u % mpanels, pb = u / mpanels;
+        size_t qe = q + (u1 - u) < mpanels ? q + (u1 - u) : mpanels;
         size_t kc = pb + 1 < nkb ? kcb : K - pb * kcb;
-        size_t rows = M - q * MR < MR ? M - q * MR : MR;
+        size_t rows = (qe * MR < M ? qe * MR : M) - q * MR;
         k->pack(e->apack + pb * kcb * Mp + q * MR * kc, A.p + q * MR * A.rs + pb * kcb * A.cs,
                 A.rs, A.cs, rows, kc, (int)MR);
+        u += qe - q;
     }
     sg_barrier(e);
 
