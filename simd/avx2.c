@@ -169,22 +169,27 @@ static void epilogue_6x16(float *c, size_t ldc, const sg_epi *epi)
  * (ymm, 2) are the k step's B row, loaded first because all 12 FMAs of the
  * step read them; one ymm takes each A element's broadcast in turn, which
  * feeds the two FMAs of its row. The loop is unrolled by 4 (4 steps read one
- * 64-byte line of B per step and 1.5 lines of A), and the C tile's lines are
- * prefetched at entry so the stores at the end do not wait on them. */
+ * 64-byte line of B per step and 1.5 lines of A). The C tile's lines (two
+ * per row, as a 64-byte row of 16 floats may straddle two) are prefetched one
+ * per iteration over the last 12 iterations, as avx512.c explains. */
 static void sgemm_ukr_avx2_6x16(size_t K, const float *a, const float *b, float *c, size_t ldc,
                                 int accumulate, const sg_epi *epi)
 {
-    for (int i = 0; i < MR; i++) {
-        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + (size_t)i * ldc + NR - 1), _MM_HINT_T0);
-    }
+    /* Line l of the C tile: row l / 2, its first (l even) or last float. */
+    const size_t iters = K / 4;
+    for (size_t l = 0; l + iters < 2 * MR; l++)
+        _mm_prefetch((const char *)(c + (l >> 1) * ldc + (l & 1) * (NR - 1)), _MM_HINT_T0);
 
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
 
     size_t p = 0;
-    for (; p + 4 <= K; p += 4) {
+    for (size_t it = 0; it < iters; it++, p += 4) {
+        if (iters - it <= 2 * MR) {
+            size_t l = 2 * MR - (iters - it);
+            _mm_prefetch((const char *)(c + (l >> 1) * ldc + (l & 1) * (NR - 1)), _MM_HINT_T0);
+        }
 #pragma GCC unroll 4
         for (int u = 0; u < 4; u++) {
             __m256 b0 = _mm256_loadu_ps(b + u * NR);
@@ -232,28 +237,28 @@ static void sgemm_ukr_avx2_6x16(size_t K, const float *a, const float *b, float 
 
 /* ---- packing -------------------------------------------------------------- */
 
-/* rs == 1: for each k step a panel's w elements are contiguous in src, so a
- * step is w/8 (masked) vector copies; rows past m load as zeros. */
+/* rs == 1: for each k step a panel's w elements are contiguous in src. As in
+ * avx512.c, the k steps go in the outer loop so that src is read row by row
+ * across all panels; whole 8-lane groups copy unmasked, the last panel's
+ * rows past m load as zeros. */
 static void pack_rows_contiguous(float *dst, const float *src, size_t cs, size_t m, size_t k,
                                  size_t w)
 {
-    for (size_t i0 = 0; i0 < m; i0 += w) {
-        size_t rows = m - i0 < w ? m - i0 : w;
-        for (size_t p = 0; p < k; p++) {
-            const float *s = src + i0 + p * cs;
-            float *d = dst + p * w;
-            for (size_t q = 0; q < w; q += 8) {
-                size_t width = w - q < 8 ? w - q : 8;
-                size_t valid = rows > q ? (rows - q < width ? rows - q : width) : 0;
-                __m256 v =
-                    valid == 8 ? _mm256_loadu_ps(s + q) : _mm256_maskload_ps(s + q, lanes(valid));
-                if (width == 8)
-                    _mm256_storeu_ps(d + q, v);
-                else
-                    _mm256_maskstore_ps(d + q, lanes(width), v);
-            }
+    const size_t full = m / w, rest = m % w; /* whole panels, rows of the last */
+    const size_t w8 = w / 8 * 8;
+    const __m256i tail = lanes(w - w8);
+    for (size_t p = 0; p < k; p++) {
+        const float *s = src + p * cs;
+        float *d = dst + p * w;
+        for (size_t q = 0; q < full; q++, s += w, d += k * w) {
+            for (size_t j = 0; j < w8; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(s + j));
+            if (w8 < w) _mm256_maskstore_ps(d + w8, tail, _mm256_maskload_ps(s + w8, tail));
         }
-        dst += k * w;
+        for (size_t j = 0; rest && j < w; j += 8) {
+            size_t width = w - j < 8 ? w - j : 8;
+            size_t valid = rest > j ? (rest - j < width ? rest - j : width) : 0;
+            _mm256_maskstore_ps(d + j, lanes(width), _mm256_maskload_ps(s + j, lanes(valid)));
+        }
     }
 }
 
