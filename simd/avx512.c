@@ -231,26 +231,78 @@ static void sgemm_ukr_avx512_10x32(size_t K, const float *a, const float *b, flo
 
 /* ---- packing -------------------------------------------------------------- */
 
+/* rs == 1 with narrow panels (w < 16: the A panels of MR = 10), the whole
+ * panels' first k / 16 * 16 steps. 16 k steps of a panel are 16 w-element
+ * chunks of 16 source rows (chunk r is row p0 + r) and 16 w contiguous floats
+ * of dst, so they are built as w whole vectors: vector j lane l is element
+ * (16 j + l) % w of chunk (16 j + l) / w, one masked permute per chunk that
+ * reaches vector j (16 + w - 1 in all). Against a masked w-lane store per k
+ * step, which splits a cache line every other step, this packed a 256 x 100
+ * operand in 2.4 against 6.3 us. Returns the steps done. */
+static inline __attribute__((always_inline)) size_t
+pack_narrow_blocks(float *dst, const float *src, size_t cs, size_t panels, size_t k, const size_t w)
+{
+    __m512i idx[16];
+#pragma GCC unroll 16
+    for (size_t j = 0; j < w; j++) {
+        int e[16];
+        for (int l = 0; l < 16; l++) e[l] = (int)((16 * j + (size_t)l) % w);
+        idx[j] = _mm512_loadu_si512(e);
+    }
+    const __mmask16 load = lanes(w);
+    const size_t steps = k / 16 * 16;
+    for (size_t p0 = 0; p0 < steps; p0 += 16)
+        for (size_t q = 0; q < panels; q++) {
+            const float *s = src + p0 * cs + q * w;
+            float *d = dst + q * k * w + p0 * w;
+            __m512 chunk[16];
+#pragma GCC unroll 16
+            for (int r = 0; r < 16; r++) chunk[r] = _mm512_maskz_loadu_ps(load, s + (size_t)r * cs);
+#pragma GCC unroll 16
+            for (size_t j = 0; j < w; j++) {
+                size_t f0 = 16 * j, r0 = f0 / w, r1 = (f0 + 15) / w;
+                __m512 v = _mm512_setzero_ps();
+#pragma GCC unroll 3
+                for (size_t r = r0; r <= r1; r++) {
+                    /* lanes l with (16 j + l) / w == r: l from r w - 16 j up to (r + 1) w - 16 j */
+                    size_t lo = r * w > f0 ? r * w - f0 : 0, hi = (r + 1) * w - f0;
+                    hi = hi < 16 ? hi : 16;
+                    __mmask16 mk = (__mmask16)(lanes(hi) & ~lanes(lo));
+                    v = _mm512_mask_permutexvar_ps(v, mk, idx[j], chunk[r]);
+                }
+                _mm512_storeu_ps(d + 16 * j, v);
+            }
+        }
+    return steps;
+}
+
 /* rs == 1: for each k step a panel's w elements are contiguous in src. The
  * k steps go in the outer loop, so src is read row by row, sequentially
  * across all of its panels (the order the hardware prefetcher follows; the
  * other order walks down columns a page apart), and each panel's step is
  * w/16 vector copies, masked only at the panel's last 16 lanes and in the
- * last panel, whose rows past m load as zeros. */
+ * last panel, whose rows past m load as zeros. Narrow panels take their
+ * blocks of 16 steps from pack_narrow_blocks. */
 static void pack_rows_contiguous(float *dst, const float *src, size_t cs, size_t m, size_t k,
                                  size_t w)
 {
     const size_t full = m / w, rest = m % w; /* whole panels, rows of the last */
     const size_t w16 = w / 16 * 16;
     const __mmask16 tail = lanes(w - w16);
-    for (size_t p = 0; p < k; p++) {
+    size_t p0 = 0;
+    if (w == MR) p0 = pack_narrow_blocks(dst, src, cs, full, k, MR);
+    for (size_t p = p0; p < k; p++) {
         const float *s = src + p * cs;
         float *d = dst + p * w;
         for (size_t q = 0; q < full; q++, s += w, d += k * w) {
             for (size_t j = 0; j < w16; j += 16) _mm512_storeu_ps(d + j, _mm512_loadu_ps(s + j));
             if (tail) _mm512_mask_storeu_ps(d + w16, tail, _mm512_maskz_loadu_ps(tail, s + w16));
         }
-        for (size_t j = 0; rest && j < w; j += 16) {
+    }
+    for (size_t p = 0; rest && p < k; p++) {
+        const float *s = src + p * cs + full * w;
+        float *d = dst + full * k * w + p * w;
+        for (size_t j = 0; j < w; j += 16) {
             size_t width = w - j < 16 ? w - j : 16;
             size_t valid = rest > j ? (rest - j < width ? rest - j : width) : 0;
             _mm512_mask_storeu_ps(d + j, lanes(width), _mm512_maskz_loadu_ps(lanes(valid), s + j));
