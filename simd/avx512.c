@@ -238,7 +238,8 @@ static void sgemm_ukr_avx512_10x32(size_t K, const float *a, const float *b, flo
  * (16 j + l) % w of chunk (16 j + l) / w, one masked permute per chunk that
  * reaches vector j (16 + w - 1 in all). Against a masked w-lane store per k
  * step, which splits a cache line every other step, this packed a 256 x 100
- * operand in 2.4 against 6.3 us. Returns the steps done. */
+ * operand in 3.6 against 6.3 us (784 x 200: 19 against 46 us). Returns the
+ * steps done. */
 static inline __attribute__((always_inline)) size_t
 pack_narrow_blocks(float *dst, const float *src, size_t cs, size_t panels, size_t k, const size_t w)
 {
