@@ -93,6 +93,7 @@ int sg_engine_init(sg_engine *e, const sg_kernels *k, int nth)
         e->fusion = f[0] == '1';
     }
     if (sg_blocking_init(&e->blk, k, sg_hw_get()) != 0) return -1;
+    e->l2 = sg_hw_get()->l2;
     e->bpack = sg_xmalloc(sizeof(float *) * (size_t)e->nth);
     for (int t = 0; t < e->nth; t++) e->bpack[t] = NULL;
     return 0;
@@ -156,6 +157,61 @@ static void edge_tile(const sg_kernels *k, size_t kc, const float *a, const floa
     for (size_t i = 0; i < mr; i++) memcpy(c + i * ldc, ct + i * NR, nr * sizeof(float));
 }
 
+/* Tiles [t0, t1) of the product, in column-panel order (tile t is row panel
+ * t % mpanels of column panel t / mpanels): the B panels they touch are
+ * packed into this thread's buffer, then the loops over KC, MC, NR and MR. */
+static void run_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view B, float *C, size_t ldc,
+                      int accumulate, const sg_epilogue *epi, int ith, size_t t0, size_t t1,
+                      size_t nkb, size_t kcb)
+{
+    const sg_kernels *k = e->k;
+    const size_t MR = (size_t)k->mr, NR = (size_t)k->nr;
+    const size_t Mp = round_up(M, MR), mpanels = Mp / MR;
+    const size_t j0 = t0 / mpanels * NR, j1 = (t1 - 1) / mpanels * NR + NR < N
+                                                  ? (t1 - 1) / mpanels * NR + NR
+                                                  : N;
+    const size_t MC = (size_t)e->blk.mc, NC = (size_t)e->blk.nc;
+    float *bp = e->bpack[ith];
+    for (size_t jc = j0; jc < j1; jc += NC) {
+        const size_t nc = j1 - jc < NC ? j1 - jc : NC;
+        for (size_t pb = 0; pb < nkb; pb++) {
+            const size_t kc = pb + 1 < nkb ? kcb : K - pb * kcb;
+            const int acc = accumulate || pb > 0;
+            const int last = pb + 1 == nkb;
+            k->pack(bp, B.p + pb * kcb * B.rs + jc * B.cs, B.cs, B.rs, nc, kc, (int)NR);
+            for (size_t ic = 0; ic < M; ic += MC) {
+                const size_t ie = ic + MC < M ? ic + MC : M;
+                for (size_t jr = 0; jr < nc; jr += NR) {
+                    const size_t j = jc + jr, nr = N - j < NR ? N - j : NR;
+                    const float *b = bp + jr * kc;
+                    /* This column panel's rows in the run, within the MC block. */
+                    const size_t tp = j / NR * mpanels;
+                    const size_t qa = t0 > tp ? t0 - tp : 0, qb = t1 - tp < mpanels ? t1 - tp : mpanels;
+                    const size_t ia = qa * MR > ic ? qa * MR : ic, ib = qb * MR < ie ? qb * MR : ie;
+                    for (size_t i = ia; i < ib; i += MR) {
+                        const size_t mr = M - i < MR ? M - i : MR;
+                        const float *a = e->apack + pb * kcb * Mp + i * kc;
+                        float *c = C + i * ldc + j;
+                        sg_epi te, *tp_epi = NULL;
+                        if (last && epi) {
+                            te.bias = epi->bias ? epi->bias + j : NULL;
+                            te.act = epi->act;
+                            te.dact = epi->dact;
+                            te.y = epi->y ? epi->y + i * epi->ldy + j : NULL;
+                            te.ldy = epi->ldy;
+                            tp_epi = &te;
+                        }
+                        if (mr == MR && nr == NR)
+                            k->sgemm_ukr(kc, a, b, c, ldc, acc, tp_epi);
+                        else
+                            edge_tile(k, kc, a, b, c, ldc, mr, nr, acc, tp_epi);
+                    }
+                }
+            }
+        }
+    }
+}
+
 void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, float *C,
              size_t ldc, int accumulate, const sg_epilogue *epi, int ith)
 {
@@ -180,6 +236,7 @@ void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, f
      * u / mpanels. A thread's units are packed a K block at a time, with one
      * call for their run of consecutive panels (so the pack can walk the
      * source row by row across them). */
+    if (ith == 0) e->next_chunk = 0;
     size_t u0, u1;
     sg_slice(mpanels * nkb, ith, (int)nth, &u0, &u1);
     for (size_t u = u0; u < u1;) {
@@ -193,58 +250,37 @@ void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, f
     }
     sg_barrier(e);
 
-    /* 2. The output's tiles in column-panel order (tile t is row panel
-     * t % mpanels of column panel t / mpanels), split into nth even runs. A
-     * thread packs the B panels its run touches (neighbours share at most
-     * the panel at their boundary, and both pack it) and computes its run's
-     * tiles: the work is balanced to a tile whatever the shape, where whole
-     * column panels per thread gave one of two threads 13 of N = 784's 25
-     * (the last a half-width edge) and 20% more time than the other. */
-    size_t t0, t1;
-    sg_slice(npanels * mpanels, ith, (int)nth, &t0, &t1);
-    if (t0 < t1) {
-        const size_t j0 = t0 / mpanels * NR, j1 = (t1 - 1) / mpanels * NR + NR < N
-                                                      ? (t1 - 1) / mpanels * NR + NR
-                                                      : N;
-        const size_t MC = (size_t)e->blk.mc, NC = (size_t)e->blk.nc;
-        float *bp = e->bpack[ith];
-        for (size_t jc = j0; jc < j1; jc += NC) {
-            const size_t nc = j1 - jc < NC ? j1 - jc : NC;
-            for (size_t pb = 0; pb < nkb; pb++) {
-                const size_t kc = pb + 1 < nkb ? kcb : K - pb * kcb;
-                const int acc = accumulate || pb > 0;
-                const int last = pb + 1 == nkb;
-                k->pack(bp, B.p + pb * kcb * B.rs + jc * B.cs, B.cs, B.rs, nc, kc, (int)NR);
-                for (size_t ic = 0; ic < M; ic += MC) {
-                    const size_t ie = ic + MC < M ? ic + MC : M;
-                    for (size_t jr = 0; jr < nc; jr += NR) {
-                        const size_t j = jc + jr, nr = N - j < NR ? N - j : NR;
-                        const float *b = bp + jr * kc;
-                        /* This column panel's rows in the run, within the MC block. */
-                        const size_t tp = j / NR * mpanels;
-                        const size_t qa = t0 > tp ? t0 - tp : 0, qb = t1 - tp < mpanels ? t1 - tp : mpanels;
-                        const size_t ia = qa * MR > ic ? qa * MR : ic, ib = qb * MR < ie ? qb * MR : ie;
-                        for (size_t i = ia; i < ib; i += MR) {
-                            const size_t mr = M - i < MR ? M - i : MR;
-                            const float *a = e->apack + pb * kcb * Mp + i * kc;
-                            float *c = C + i * ldc + j;
-                            sg_epi te, *tp_epi = NULL;
-                            if (last && epi) {
-                                te.bias = epi->bias ? epi->bias + j : NULL;
-                                te.act = epi->act;
-                                te.dact = epi->dact;
-                                te.y = epi->y ? epi->y + i * epi->ldy + j : NULL;
-                                te.ldy = epi->ldy;
-                                tp_epi = &te;
-                            }
-                            if (mr == MR && nr == NR)
-                                k->sgemm_ukr(kc, a, b, c, ldc, acc, tp_epi);
-                            else
-                                edge_tile(k, kc, a, b, c, ldc, mr, nr, acc, tp_epi);
-                        }
-                    }
-                }
+    /* 2. The output's tiles in column-panel order, in chunks that threads
+     * take in turn from a shared counter (reset by thread 0 before the
+     * barrier above): a thread packs the B panels its chunk touches. Chunks
+     * are runs of whole column panels where there are enough of them, else
+     * runs of tiles (sharing at most a boundary panel, packed by both). Four
+     * chunks per thread balance the work whatever the shape and whichever
+     * core runs slower (a busy neighbour, a laptop's efficiency core), and a
+     * tile's arithmetic does not depend on who computes it. Each chunk
+     * rereads all of packed A, so where A does not stay in half the L2 there
+     * is one chunk per thread. */
+    const size_t ntiles = npanels * mpanels;
+    if (nth == 1) {
+        run_tiles(e, M, N, K, B, C, ldc, accumulate, epi, ith, 0, ntiles, nkb, kcb);
+    } else {
+        const size_t per = Mp * K * sizeof(float) <= e->l2 / 2 ? 4 : 1;
+        const size_t nch = ntiles < per * nth ? ntiles : per * nth;
+        for (;;) {
+            size_t c;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+            c = e->next_chunk++;
+            if (c >= nch) break;
+            size_t t0, t1;
+            if (npanels >= nch) { /* whole column panels: no B panel packed twice */
+                sg_slice(npanels, (int)c, (int)nch, &t0, &t1);
+                t0 *= mpanels, t1 *= mpanels;
+            } else {
+                sg_slice(ntiles, (int)c, (int)nch, &t0, &t1);
             }
+            run_tiles(e, M, N, K, B, C, ldc, accumulate, epi, ith, t0, t1, nkb, kcb);
         }
     }
     sg_barrier(e);

@@ -44,6 +44,8 @@ typedef struct sg_engine {
     size_t apack_cap;
     float **bpack;      /* per-thread packed B, bpack_cap     */
     size_t bpack_cap;
+    size_t next_chunk;  /* sg_gemm's next chunk of tiles      */
+    size_t l2;          /* bytes of L2 per core               */
 } sg_engine;
 
 /* Blocking from the caches of hw for kernel table k: KC so that a B
