@@ -16,6 +16,7 @@
 #define SIMDGAN_SIMD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -121,6 +122,17 @@ typedef struct sg_kernels {
     void (*adam)(float *p, float *m, float *v, const float *g, size_t i0,
                  size_t i1, const struct sg_adam_coef *h);
 
+    /* Standard normals z[i] for i in [i0, i1): element i is one of the four
+     * Box-Muller outputs of Philox4x32-10 block i / 4, counter
+     * (i / 4, c1, c2, stream) under key seed (words r0..r3: r0 and r2 give
+     * the radius sqrt(-2 ln u1), u1 = (r + 1) 2^-32 in (0, 1]; r1 and r3
+     * the angle 2 pi u2, u2 = (r >> 8) 2^-24 in [0, 1); z = radius cos,
+     * radius sin). A value depends on i alone, never on [i0, i1), so any
+     * split across threads draws the same numbers. The ISAs' own log, sin
+     * and cos round differently from libm's (within a few ulp). */
+    void (*normal)(float *z, size_t i0, size_t i1, uint64_t seed,
+                   uint32_t stream, uint32_t c2, uint32_t c1);
+
     /* The ISA's arithmetic peak, for benchmarks: iters rounds of independent
      * FMAs on register-resident accumulators (enough chains to cover the FMA
      * latency); returns the flops performed. */
@@ -158,6 +170,13 @@ void sg_bce_bwd_ref(float *dy, const float *y, const float *t, float count,
 void sg_adam_ref(float *p, float *m, float *v, const float *g, size_t i0,
                  size_t i1, const sg_adam_coef *h);
 double sg_fma_peak_ref(size_t iters);
+void sg_normal_ref(float *z, size_t i0, size_t i1, uint64_t seed, uint32_t stream,
+                   uint32_t c2, uint32_t c1);
+
+/* Philox4x32-10 (Salmon et al., SC'11): four 32-bit words from a 128-bit
+ * counter and a 64-bit key (low word first), the generator behind every
+ * random number simdgan draws (src/rng.h). */
+void sg_philox(uint32_t out[4], const uint32_t ctr[4], uint64_t key);
 
 /* Scalar pieces shared by every ISA's edge handling: the activation, and its
  * backward (gradient g at output y), with PyTorch's element formulas. */
@@ -171,7 +190,7 @@ float sg_act_bwd_scalar(float g, float y, sg_act act);
     .bias_act_fwd = sg_bias_act_fwd_ref, .act_bwd = sg_act_bwd_ref,            \
     .colsum = sg_colsum_ref, .sigmoid_bce = sg_sigmoid_bce_ref,                \
     .bce_fwd = sg_bce_fwd_ref, .bce_bwd = sg_bce_bwd_ref, .adam = sg_adam_ref,  \
-    .fma_peak = sg_fma_peak_ref
+    .normal = sg_normal_ref, .fma_peak = sg_fma_peak_ref
 
 #ifdef __cplusplus
 }

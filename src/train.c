@@ -83,8 +83,8 @@ static void fill_step(void *ctx, sg_gan *g, int ith, int nth)
     sg_slice(B, ith, nth, &i0, &i1);
     gather(f, g->xd, f->step * B, i0, i1, img);
     sg_slice(zl, ith, nth, &i0, &i1);
-    sg_rng_normal(g->z1, i0, i1, f->seed, SG_STREAM_Z, f->global, 0);
-    sg_rng_normal(g->z2, i0, i1, f->seed, SG_STREAM_Z, f->global, 1);
+    g->e->k->normal(g->z1, i0, i1, f->seed, SG_STREAM_Z, f->global, 0);
+    g->e->k->normal(g->z2, i0, i1, f->seed, SG_STREAM_Z, f->global, 1);
 }
 
 static int join(char *dst, size_t cap, const char *dir, const char *name)
