@@ -382,6 +382,157 @@ static void pack_avx512(float *dst, const float *src, size_t rs, size_t cs, size
         sg_pack_ref(dst, src, rs, cs, m, k, w);
 }
 
+/* ---- normals for z ----------------------------------------------------------- */
+
+/* Philox4x32-10 on 16 counters at once: lane l of c[0..3] is one block's
+ * counter, and becomes its four words, bit for bit sg_philox's. The 32 x 32
+ * multiplies keep their low halves with mullo and take their high halves
+ * from the 64-bit products of the even lanes and of the odd lanes shifted
+ * down. */
+static inline __m512i mulhi32(__m512i a, __m512i m)
+{
+    __m512i even = _mm512_srli_epi64(_mm512_mul_epu32(a, m), 32);
+    __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+    return _mm512_mask_mov_epi32(even, 0xaaaa, odd);
+}
+
+static void philox16(__m512i c[4], uint64_t key)
+{
+    const __m512i m0 = _mm512_set1_epi32((int)0xD2511F53u), m1 = _mm512_set1_epi32((int)0xCD9E8D57u);
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        __m512i hi0 = mulhi32(c[0], m0), lo0 = _mm512_mullo_epi32(c[0], m0);
+        __m512i hi1 = mulhi32(c[2], m1), lo1 = _mm512_mullo_epi32(c[2], m1);
+        c[0] = _mm512_xor_si512(_mm512_xor_si512(hi1, c[1]), _mm512_set1_epi32((int)k0));
+        c[1] = lo1;
+        c[2] = _mm512_xor_si512(_mm512_xor_si512(hi0, c[3]), _mm512_set1_epi32((int)k1));
+        c[3] = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+}
+
+/* ln x for normal positive x, Cephes logf's reduction and polynomial: x =
+ * m 2^e with m in [sqrt(1/2), sqrt(2)), ln x = e ln 2 + ln m, ln 2 split in
+ * two so that e ln 2 adds no rounding of its own. */
+static inline __m512 log_ps(__m512 x)
+{
+    __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    __m512 e = _mm512_getexp_ps(x);
+    __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356237f), _CMP_GT_OQ);
+    m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+    e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
+    __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f)), z = _mm512_mul_ps(f, f);
+    __m512 p = _mm512_set1_ps(7.0376836292e-2f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.1514610310e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.1676998740e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.2420140846e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.4249322787e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.6668057665e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.0000714765e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-2.4999993993e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(3.3333331174e-1f));
+    __m512 y = _mm512_mul_ps(_mm512_mul_ps(p, f), z);
+    y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
+    y = _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), z, y);
+    return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
+}
+
+/* sin and cos of 2 pi u for u in [0, 1) a multiple of 2^-24. The reduction
+ * is exact in turns: q = round(4 u), f = u - q / 4 in [-1/8, 1/8]; then r =
+ * 2 pi f (2 pi in two parts) and Cephes sinf's and cosf's polynomials on
+ * |r| <= pi / 4, rotated by q quarter turns. */
+static inline void sincos_turns_ps(__m512 u, __m512 *s, __m512 *c)
+{
+    __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(u, _mm512_set1_ps(4.0f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_fnmadd_ps(q, _mm512_set1_ps(0.25f), u);
+    __m512 r = _mm512_fmadd_ps(f, _mm512_set1_ps(6.28318548202514648f),
+                               _mm512_mul_ps(f, _mm512_set1_ps(-1.7484555314e-7f)));
+    __m512 z = _mm512_mul_ps(r, r);
+    __m512 sp = _mm512_set1_ps(-1.9515295891e-4f);
+    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(8.3321608736e-3f));
+    sp = _mm512_fmadd_ps(sp, z, _mm512_set1_ps(-1.6666654611e-1f));
+    __m512 sr = _mm512_fmadd_ps(_mm512_mul_ps(sp, z), r, r);
+    __m512 cp = _mm512_set1_ps(2.443315711809948e-5f);
+    cp = _mm512_fmadd_ps(cp, z, _mm512_set1_ps(-1.388731625493765e-3f));
+    cp = _mm512_fmadd_ps(cp, z, _mm512_set1_ps(4.166664568298827e-2f));
+    __m512 cr = _mm512_fmadd_ps(_mm512_mul_ps(cp, z), z,
+                                _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), z, _mm512_set1_ps(1.0f)));
+    /* Quarter turns q mod 4: (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s). */
+    __m512i qi = _mm512_cvtps_epi32(q);
+    __mmask16 odd = _mm512_test_epi32_mask(qi, _mm512_set1_epi32(1));
+    __mmask16 sneg = _mm512_test_epi32_mask(qi, _mm512_set1_epi32(2));
+    __mmask16 cneg = _mm512_test_epi32_mask(_mm512_add_epi32(qi, _mm512_set1_epi32(1)),
+                                            _mm512_set1_epi32(2));
+    __m512 sv = _mm512_mask_mov_ps(sr, odd, cr), cv = _mm512_mask_mov_ps(cr, odd, sr);
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    *s = _mm512_mask_xor_ps(sv, sneg, sv, sign);
+    *c = _mm512_mask_xor_ps(cv, cneg, cv, sign);
+}
+
+/* 64 normals, elements 64 g .. 64 g + 63 (blocks 16 g .. 16 g + 15). */
+static void normal64(float out[64], size_t g, uint64_t seed, uint32_t stream, uint32_t c2,
+                     uint32_t c1)
+{
+    __m512i c[4];
+    c[0] = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)(16 * g)),
+                            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    c[1] = _mm512_set1_epi32((int)c1);
+    c[2] = _mm512_set1_epi32((int)c2);
+    c[3] = _mm512_set1_epi32((int)stream);
+    philox16(c, seed);
+    __m512 z[4];
+    for (int h = 0; h < 2; h++) {
+        /* u1 = (r + 1) 2^-32 and u2 = (r >> 8) 2^-24 as sg_normal_ref forms them. */
+        __m512 u1 = _mm512_mul_ps(_mm512_add_ps(_mm512_cvtepu32_ps(c[2 * h]), _mm512_set1_ps(1.0f)),
+                                  _mm512_set1_ps(0x1p-32f));
+        __m512 u2 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(c[2 * h + 1], 8)),
+                                  _mm512_set1_ps(0x1p-24f));
+        __m512 rad = _mm512_sqrt_ps(_mm512_mul_ps(_mm512_set1_ps(-2.0f), log_ps(u1)));
+        __m512 sn, cs;
+        sincos_turns_ps(u2, &sn, &cs);
+        z[2 * h] = _mm512_mul_ps(rad, cs);
+        z[2 * h + 1] = _mm512_mul_ps(rad, sn);
+    }
+    /* Lane b of z[0..3] holds block b's four outputs; into memory order. */
+    __m512 a0 = _mm512_unpacklo_ps(z[0], z[1]), a1 = _mm512_unpackhi_ps(z[0], z[1]);
+    __m512 b0 = _mm512_unpacklo_ps(z[2], z[3]), b1 = _mm512_unpackhi_ps(z[2], z[3]);
+    /* 128-bit lane L of v[j]: block 4 L + j's four outputs. */
+    __m512 v[4] = {
+        _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a0), _mm512_castps_pd(b0))),
+        _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a0), _mm512_castps_pd(b0))),
+        _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a1), _mm512_castps_pd(b1))),
+        _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a1), _mm512_castps_pd(b1))),
+    };
+    /* out[16 L + 4 j ..] = lane L of v[j]: a 4 x 4 transpose of 128-bit lanes. */
+    __m512 t0 = _mm512_shuffle_f32x4(v[0], v[1], 0x44), t1 = _mm512_shuffle_f32x4(v[0], v[1], 0xee);
+    __m512 t2 = _mm512_shuffle_f32x4(v[2], v[3], 0x44), t3 = _mm512_shuffle_f32x4(v[2], v[3], 0xee);
+    _mm512_storeu_ps(out, _mm512_shuffle_f32x4(t0, t2, 0x88));
+    _mm512_storeu_ps(out + 16, _mm512_shuffle_f32x4(t0, t2, 0xdd));
+    _mm512_storeu_ps(out + 32, _mm512_shuffle_f32x4(t1, t3, 0x88));
+    _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(t1, t3, 0xdd));
+}
+
+/* Whole groups of 64 straight into z, partial ones through a scratch group,
+ * so that every element comes from the same arithmetic wherever the range
+ * starts and ends. 12,800 normals (a step's two z) take 17 us here against
+ * the reference's 194. */
+static void normal_avx512(float *z, size_t i0, size_t i1, uint64_t seed, uint32_t stream,
+                          uint32_t c2, uint32_t c1)
+{
+    for (size_t g = i0 / 64; g * 64 < i1; g++) {
+        size_t a = g * 64 > i0 ? g * 64 : i0, b = g * 64 + 64 < i1 ? g * 64 + 64 : i1;
+        if (a == g * 64 && b == g * 64 + 64) {
+            normal64(z + a, g, seed, stream, c2, c1);
+        } else {
+            float t[64];
+            normal64(t, g, seed, stream, c2, c1);
+            for (size_t i = a; i < b; i++) z[i] = t[i - g * 64];
+        }
+    }
+}
+
 /* ---- elementwise kernels -------------------------------------------------- */
 
 static void bias_act_fwd_avx512(float *y, size_t ldy, const float *bias, size_t i0, size_t i1,
@@ -531,5 +682,6 @@ const sg_kernels sg_kernels_avx512 = {
     .sigmoid_bce = sigmoid_bce_avx512,
     .bce_bwd = bce_bwd_avx512,
     .adam = adam_avx512,
+    .normal = normal_avx512,
     .fma_peak = fma_peak_avx512,
 };

@@ -307,6 +307,77 @@ static void test_pack(const sg_kernels *k)
            check_failures == before ? "" : " FAILED");
 }
 
+/* ---- random numbers ------------------------------------------------------- */
+
+/* Philox4x32-10 against the known-answer vectors of Random123 (the
+ * generator's reference implementation, kat_vectors): counter, key (low word
+ * first), the four words out. */
+static void test_philox(void)
+{
+    static const uint32_t kat[3][10] = {
+        {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+        {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0x408f276d,
+         0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09,
+         0x94fdcceb, 0x5001e420, 0x24126ea1},
+    };
+    for (int t = 0; t < 3; t++) {
+        uint32_t out[4];
+        sg_philox(out, kat[t], (uint64_t)kat[t][5] << 32 | kat[t][4]);
+        CHECK(memcmp(out, kat[t] + 6, sizeof out) == 0, "Philox4x32-10 known answer %d: %08x %08x %08x %08x", t,
+              out[0], out[1], out[2], out[3]);
+    }
+    printf("philox: Random123's 3 known-answer vectors\n");
+}
+
+/* The normal slot: against sg_normal_ref, the same numbers whatever the
+ * split, and the moments of a standard normal. */
+static void test_normal(const sg_kernels *k)
+{
+    enum { N = 1 << 20 };
+    const size_t off = 1001; /* an odd start splits a block and a vector group */
+    const uint64_t seed = 0x5eedULL;
+    float *z = alloc_f(N), *r = alloc_f(N), *w = alloc_f(N);
+    double *rd = sg_xmalloc(N * sizeof(double));
+    k->normal(z, off, N, seed, 17, 3, 1);
+    sg_normal_ref(r, off, N, seed, 17, 3, 1);
+    for (size_t i = off; i < N; i++) rd[i] = r[i];
+    /* Tolerance 1e-5 absolute: the reference rounds the angle 2 pi u2 to
+     * float before libm's cosf and sinf (up to 2^-22 rad off near 2 pi), an
+     * ISA may reduce it exactly in turns; times a radius of at most 6.7
+     * (u1 >= 2^-32), plus a few ulp of log and sqrt: about 3e-6. */
+    double d = check_close("normal vs reference", z + off, rd + off, N - off, 1e-5, 0.0);
+    /* Any split into pieces gives the same numbers, bit for bit. */
+    for (size_t i = off, e; i < N; i = e) {
+        e = i + 1 + (size_t)(urand() * 200);
+        if (e > N) e = N;
+        k->normal(w, i, e, seed, 17, 3, 1);
+    }
+    size_t at = first_diff(w + off, z + off, N - off);
+    CHECK(at == N - off, "normal drawn in pieces differs at element %zu", off + at);
+    /* Moments over about 2^20 draws, 5 standard errors wide: mean (se
+     * 1e-3), variance (se 1.4e-3), kurtosis (se 4.9e-3); |z| <= 6.67. */
+    double m1 = 0, m2 = 0, m4 = 0, zmax = 0;
+    for (size_t i = off; i < N; i++) {
+        double x = z[i];
+        m1 += x, m2 += x * x, m4 += x * x * x * x;
+        if (fabs(x) > zmax) zmax = fabs(x);
+    }
+    const double n = (double)(N - off);
+    m1 /= n, m2 /= n, m4 /= n;
+    CHECK(fabs(m1) < 0.005 && fabs(m2 - 1.0) < 0.007 && fabs(m4 / (m2 * m2) - 3.0) < 0.025 &&
+              zmax <= 6.67,
+          "normal moments: mean %.5f variance %.5f kurtosis %.4f max |z| %.3f", m1, m2, m4 / (m2 * m2),
+          zmax);
+    printf("  normal: vs reference max |diff| %.2g, any split bitwise equal, mean %.4f var %.4f "
+           "kurtosis %.3f\n",
+           d, m1, m2, m4 / (m2 * m2));
+    free(z);
+    free(r);
+    free(w);
+    free(rd);
+}
+
 /* ---- elementwise kernels -------------------------------------------------- */
 
 /* bias_act_fwd on rows [1, M - 1) of an M x N matrix with ldy = N + 3:
@@ -648,6 +719,7 @@ static void test_cpu(void)
 int main(void)
 {
     test_cpu();
+    test_philox();
     sg_cpu_info ci;
     sg_cpu_detect(&ci);
     for (const sg_kernels *const *t = sg_kernels_built(); *t; t++) {
@@ -666,6 +738,7 @@ int main(void)
         test_bce(k);
         test_adam(k);
         test_vector_math(k);
+        test_normal(k);
     }
     return check_finish("test_kernels");
 }
