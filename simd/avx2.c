@@ -333,6 +333,155 @@ static void pack_avx2(float *dst, const float *src, size_t rs, size_t cs, size_t
         sg_pack_ref(dst, src, rs, cs, m, k, w);
 }
 
+/* ---- normals for z ----------------------------------------------------------- */
+
+/* avx512.c's generator on 8 counters: Philox4x32-10, Cephes' log, sin and
+ * cos reduced in turns, with the same operations in the same order, so the
+ * two ISAs draw the same numbers bit for bit. */
+static inline __m256i mulhi32(__m256i a, __m256i m)
+{
+    __m256i even = _mm256_srli_epi64(_mm256_mul_epu32(a, m), 32);
+    __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+    return _mm256_blend_epi32(even, odd, 0xaa);
+}
+
+static void philox8(__m256i c[4], uint64_t key)
+{
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        __m256i hi0 = mulhi32(c[0], m0), lo0 = _mm256_mullo_epi32(c[0], m0);
+        __m256i hi1 = mulhi32(c[2], m1), lo1 = _mm256_mullo_epi32(c[2], m1);
+        c[0] = _mm256_xor_si256(_mm256_xor_si256(hi1, c[1]), _mm256_set1_epi32((int)k0));
+        c[1] = lo1;
+        c[2] = _mm256_xor_si256(_mm256_xor_si256(hi0, c[3]), _mm256_set1_epi32((int)k1));
+        c[3] = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+}
+
+/* ln x for normal positive x: exponent and mantissa in [1, 2) from the bits
+ * (what AVX-512's getexp and getmant give), then as avx512.c's log_ps. */
+static inline __m256 log_ps(__m256 x)
+{
+    __m256i bits = _mm256_castps_si256(x);
+    __m256 e = _mm256_cvtepi32_ps(
+        _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+    __m256 m = _mm256_castsi256_ps(_mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffff)), _mm256_set1_epi32(0x3f800000)));
+    __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
+    m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+    e = _mm256_blendv_ps(e, _mm256_add_ps(e, _mm256_set1_ps(1.0f)), big);
+    __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f)), z = _mm256_mul_ps(f, f);
+    __m256 p = _mm256_set1_ps(7.0376836292e-2f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, f), z);
+    y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+    y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
+    return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
+}
+
+/* sin and cos of 2 pi u, u in [0, 1) a multiple of 2^-24, as avx512.c. */
+static inline void sincos_turns_ps(__m256 u, __m256 *s, __m256 *c)
+{
+    __m256 q = _mm256_round_ps(_mm256_mul_ps(u, _mm256_set1_ps(4.0f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 f = _mm256_fnmadd_ps(q, _mm256_set1_ps(0.25f), u);
+    __m256 r = _mm256_fmadd_ps(f, _mm256_set1_ps(6.28318548202514648f),
+                               _mm256_mul_ps(f, _mm256_set1_ps(-1.7484555314e-7f)));
+    __m256 z = _mm256_mul_ps(r, r);
+    __m256 sp = _mm256_set1_ps(-1.9515295891e-4f);
+    sp = _mm256_fmadd_ps(sp, z, _mm256_set1_ps(8.3321608736e-3f));
+    sp = _mm256_fmadd_ps(sp, z, _mm256_set1_ps(-1.6666654611e-1f));
+    __m256 sr = _mm256_fmadd_ps(_mm256_mul_ps(sp, z), r, r);
+    __m256 cp = _mm256_set1_ps(2.443315711809948e-5f);
+    cp = _mm256_fmadd_ps(cp, z, _mm256_set1_ps(-1.388731625493765e-3f));
+    cp = _mm256_fmadd_ps(cp, z, _mm256_set1_ps(4.166664568298827e-2f));
+    __m256 cr = _mm256_fmadd_ps(_mm256_mul_ps(cp, z), z,
+                                _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, _mm256_set1_ps(1.0f)));
+    /* Quarter turns q mod 4: (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s). */
+    __m256i qi = _mm256_cvtps_epi32(q);
+    const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
+    __m256 odd = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(qi, one), one));
+    __m256 sneg = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(qi, two), two));
+    __m256 cneg = _mm256_castsi256_ps(
+        _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_add_epi32(qi, one), two), two));
+    __m256 sv = _mm256_blendv_ps(sr, cr, odd), cv = _mm256_blendv_ps(cr, sr, odd);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    *s = _mm256_xor_ps(sv, _mm256_and_ps(sneg, sign));
+    *c = _mm256_xor_ps(cv, _mm256_and_ps(cneg, sign));
+}
+
+/* Unsigned 32-bit integers to float, rounded once as a C conversion: the
+ * two 16-bit halves convert exactly and their sum rounds once. */
+static inline __m256 cvtepu32_ps(__m256i x)
+{
+    __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(x, 16));
+    __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(x, _mm256_set1_epi32(0xffff)));
+    return _mm256_fmadd_ps(hi, _mm256_set1_ps(65536.0f), lo);
+}
+
+/* 32 normals, elements 32 g .. 32 g + 31 (blocks 8 g .. 8 g + 7). */
+static void normal32(float out[32], size_t g, uint64_t seed, uint32_t stream, uint32_t c2,
+                     uint32_t c1)
+{
+    __m256i c[4];
+    c[0] = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)(8 * g)),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    c[1] = _mm256_set1_epi32((int)c1);
+    c[2] = _mm256_set1_epi32((int)c2);
+    c[3] = _mm256_set1_epi32((int)stream);
+    philox8(c, seed);
+    __m256 z[4];
+    for (int h = 0; h < 2; h++) {
+        __m256 u1 = _mm256_mul_ps(_mm256_add_ps(cvtepu32_ps(c[2 * h]), _mm256_set1_ps(1.0f)),
+                                  _mm256_set1_ps(0x1p-32f));
+        __m256 u2 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(c[2 * h + 1], 8)),
+                                  _mm256_set1_ps(0x1p-24f));
+        __m256 rad = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), log_ps(u1)));
+        __m256 sn, cs;
+        sincos_turns_ps(u2, &sn, &cs);
+        z[2 * h] = _mm256_mul_ps(rad, cs);
+        z[2 * h + 1] = _mm256_mul_ps(rad, sn);
+    }
+    /* Lane b of z[0..3] holds block b's four outputs; 128-bit half L of v[j]
+     * becomes block 4 L + j's four, then the halves go to memory order. */
+    __m256 a0 = _mm256_unpacklo_ps(z[0], z[1]), a1 = _mm256_unpackhi_ps(z[0], z[1]);
+    __m256 b0 = _mm256_unpacklo_ps(z[2], z[3]), b1 = _mm256_unpackhi_ps(z[2], z[3]);
+    __m256 v0 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a0), _mm256_castps_pd(b0)));
+    __m256 v1 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a0), _mm256_castps_pd(b0)));
+    __m256 v2 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a1), _mm256_castps_pd(b1)));
+    __m256 v3 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a1), _mm256_castps_pd(b1)));
+    _mm256_storeu_ps(out, _mm256_permute2f128_ps(v0, v1, 0x20));
+    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(v2, v3, 0x20));
+    _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(v0, v1, 0x31));
+    _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(v2, v3, 0x31));
+}
+
+/* Whole groups of 32 straight into z, partial ones through a scratch group. */
+static void normal_avx2(float *z, size_t i0, size_t i1, uint64_t seed, uint32_t stream,
+                        uint32_t c2, uint32_t c1)
+{
+    for (size_t g = i0 / 32; g * 32 < i1; g++) {
+        size_t a = g * 32 > i0 ? g * 32 : i0, b = g * 32 + 32 < i1 ? g * 32 + 32 : i1;
+        if (a == g * 32 && b == g * 32 + 32) {
+            normal32(z + a, g, seed, stream, c2, c1);
+        } else {
+            float t[32];
+            normal32(t, g, seed, stream, c2, c1);
+            for (size_t i = a; i < b; i++) z[i] = t[i - g * 32];
+        }
+    }
+}
+
 /* ---- elementwise kernels -------------------------------------------------- */
 
 static void bias_act_fwd_avx2(float *y, size_t ldy, const float *bias, size_t i0, size_t i1,
@@ -494,5 +643,6 @@ const sg_kernels sg_kernels_avx2 = {
     .sigmoid_bce = sigmoid_bce_avx2,
     .bce_bwd = bce_bwd_avx2,
     .adam = adam_avx2,
+    .normal = normal_avx2,
     .fma_peak = fma_peak_avx2,
 };
