@@ -167,9 +167,8 @@ static void run_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view B, flo
     const sg_kernels *k = e->k;
     const size_t MR = (size_t)k->mr, NR = (size_t)k->nr;
     const size_t Mp = round_up(M, MR), mpanels = Mp / MR;
-    const size_t j0 = t0 / mpanels * NR, j1 = (t1 - 1) / mpanels * NR + NR < N
-                                                  ? (t1 - 1) / mpanels * NR + NR
-                                                  : N;
+    const size_t p0 = t0 / mpanels, p1 = (t1 - 1) / mpanels + 1; /* column panels touched */
+    const size_t j0 = p0 * NR, j1 = p1 * NR < N ? p1 * NR : N;
     const size_t MC = (size_t)e->blk.mc, NC = (size_t)e->blk.nc;
     float *bp = e->bpack[ith];
     for (size_t jc = j0; jc < j1; jc += NC) {
