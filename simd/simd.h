@@ -77,7 +77,7 @@ typedef struct sg_adam_coef {
 
 typedef struct sg_kernels {
     const char *isa;      /* "ref", "avx2", "avx512", "neon"              */
-    const char *ukr_name; /* e.g. "sgemm_ukr_avx512_14x32"                */
+    const char *ukr_name; /* e.g. "sgemm_ukr_avx512_10x32"                */
     int mr, nr;           /* micro-tile geometry                          */
     int vec_floats;       /* floats per vector register (peak arithmetic) */
 
