@@ -335,9 +335,9 @@ static void pack_avx2(float *dst, const float *src, size_t rs, size_t cs, size_t
 
 /* ---- normals for z ----------------------------------------------------------- */
 
-/* avx512.c's generator on 8 counters: Philox4x32-10, Cephes' log, sin and
- * cos reduced in turns, with the same operations in the same order, so the
- * two ISAs draw the same numbers bit for bit. */
+/* The generator of ref.c (sg_philox, log_cephes, sincos_turns) on 8
+ * counters, with the same operations in the same order, so z is the same
+ * bit for bit; avx512.c has the 16-lane version with comments. */
 static inline __m256i mulhi32(__m256i a, __m256i m)
 {
     __m256i even = _mm256_srli_epi64(_mm256_mul_epu32(a, m), 32);
@@ -362,7 +362,7 @@ static void philox8(__m256i c[4], uint64_t key)
 }
 
 /* ln x for normal positive x: exponent and mantissa in [1, 2) from the bits
- * (what AVX-512's getexp and getmant give), then as avx512.c's log_ps. */
+ * (frexpf's, exactly), then ref.c's log_cephes. */
 static inline __m256 log_ps(__m256 x)
 {
     __m256i bits = _mm256_castps_si256(x);
@@ -389,7 +389,7 @@ static inline __m256 log_ps(__m256 x)
     return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
 }
 
-/* sin and cos of 2 pi u, u in [0, 1) a multiple of 2^-24, as avx512.c. */
+/* sin and cos of 2 pi u, u in [0, 1) a multiple of 2^-24: ref.c's sincos_turns. */
 static inline void sincos_turns_ps(__m256 u, __m256 *s, __m256 *c)
 {
     __m256 q = _mm256_round_ps(_mm256_mul_ps(u, _mm256_set1_ps(4.0f)),

@@ -412,9 +412,8 @@ static void philox16(__m512i c[4], uint64_t key)
     }
 }
 
-/* ln x for normal positive x, Cephes logf's reduction and polynomial: x =
- * m 2^e with m in [sqrt(1/2), sqrt(2)), ln x = e ln 2 + ln m, ln 2 split in
- * two so that e ln 2 adds no rounding of its own. */
+/* ref.c's log_cephes on 16 lanes, operation for operation (getmant and
+ * getexp give its frexpf's mantissa in [1, 2) and exponent exactly). */
 static inline __m512 log_ps(__m512 x)
 {
     __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
@@ -438,10 +437,8 @@ static inline __m512 log_ps(__m512 x)
     return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
 }
 
-/* sin and cos of 2 pi u for u in [0, 1) a multiple of 2^-24. The reduction
- * is exact in turns: q = round(4 u), f = u - q / 4 in [-1/8, 1/8]; then r =
- * 2 pi f (2 pi in two parts) and Cephes sinf's and cosf's polynomials on
- * |r| <= pi / 4, rotated by q quarter turns. */
+/* ref.c's sincos_turns on 16 lanes: sin and cos of 2 pi u, reduced exactly
+ * in quarter turns. */
 static inline void sincos_turns_ps(__m512 u, __m512 *s, __m512 *c)
 {
     __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(u, _mm512_set1_ps(4.0f)),

@@ -206,13 +206,66 @@ void sg_philox(uint32_t out[4], const uint32_t ctr[4], uint64_t key)
     out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
 }
 
+/* The generator's float math, which every ISA's normal kernel repeats
+ * operation for operation (fmaf where they fuse, the same roundings), so that
+ * a seed draws the same z bit for bit on every ISA.
+ *
+ * ln x for normal positive x, Cephes logf's reduction and polynomial: x =
+ * m 2^e with m in [sqrt(1/2), sqrt(2)), ln x = e ln 2 + ln m, ln 2 split in
+ * two so that e ln 2 adds no rounding of its own. */
+static float log_cephes(float x)
+{
+    int e2;
+    float m = 2.0f * frexpf(x, &e2), e = (float)(e2 - 1); /* m in [1, 2) */
+    if (m > 1.41421356237f) {
+        m *= 0.5f;
+        e += 1.0f;
+    }
+    float f = m - 1.0f, z = f * f;
+    float p = 7.0376836292e-2f;
+    p = fmaf(p, f, -1.1514610310e-1f);
+    p = fmaf(p, f, 1.1676998740e-1f);
+    p = fmaf(p, f, -1.2420140846e-1f);
+    p = fmaf(p, f, 1.4249322787e-1f);
+    p = fmaf(p, f, -1.6668057665e-1f);
+    p = fmaf(p, f, 2.0000714765e-1f);
+    p = fmaf(p, f, -2.4999993993e-1f);
+    p = fmaf(p, f, 3.3333331174e-1f);
+    float y = p * f * z;
+    y = fmaf(e, -2.12194440e-4f, y);
+    y = fmaf(-0.5f, z, y);
+    return fmaf(e, 0.693359375f, f + y);
+}
+
+/* sin and cos of 2 pi u for u in [0, 1) a multiple of 2^-24. The reduction
+ * is exact in turns: q = round(4 u), f = u - q / 4 in [-1/8, 1/8]; then r =
+ * 2 pi f (2 pi in two parts) and Cephes sinf's and cosf's polynomials on
+ * |r| <= pi / 4, rotated by q quarter turns. */
+static void sincos_turns(float u, float *s, float *c)
+{
+    float q = nearbyintf(u * 4.0f);
+    float f = fmaf(-q, 0.25f, u);
+    float r = fmaf(f, 6.28318548202514648f, f * -1.7484555314e-7f);
+    float z = r * r;
+    float sp = fmaf(fmaf(-1.9515295891e-4f, z, 8.3321608736e-3f), z, -1.6666654611e-1f);
+    float sr = fmaf(sp * z, r, r);
+    float cp = fmaf(fmaf(2.443315711809948e-5f, z, -1.388731625493765e-3f), z,
+                    4.166664568298827e-2f);
+    float cr = fmaf(cp * z, z, fmaf(-0.5f, z, 1.0f));
+    /* Quarter turns q mod 4: (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s). */
+    int qi = (int)q;
+    float sv = qi & 1 ? cr : sr, cv = qi & 1 ? sr : cr;
+    *s = qi & 2 ? -sv : sv;
+    *c = (qi + 1) & 2 ? -cv : cv;
+}
+
 /* Box-Muller on two words gives two normals: r cos(2 pi u2), r sin(2 pi u2)
- * with r = sqrt(-2 ln u1), u1 in (0, 1] from all 32 bits (so the tails reach
- * 6.66 sigma), with libm's float logf, sinf and cosf. */
+ * with r = sqrt(-2 ln u1), u1 = (w + 1) 2^-32 in (0, 1] from all 32 bits of
+ * one word (so the tails reach 6.66 sigma) and u2 = (w >> 8) 2^-24 from
+ * the other. */
 void sg_normal_ref(float *dst, size_t i0, size_t i1, uint64_t seed, uint32_t stream, uint32_t c2,
                    uint32_t c1)
 {
-    const float two_pi = 6.28318530717958647692f;
     uint32_t r[4];
     size_t block = (size_t)-1;
     float z[4] = {0};
@@ -224,9 +277,10 @@ void sg_normal_ref(float *dst, size_t i0, size_t i1, uint64_t seed, uint32_t str
             for (int h = 0; h < 2; h++) {
                 float u1 = ((float)r[2 * h] + 1.0f) * 0x1p-32f;
                 float u2 = (float)(r[2 * h + 1] >> 8) * 0x1p-24f;
-                float rad = sqrtf(-2.0f * logf(u1));
-                z[2 * h] = rad * cosf(two_pi * u2);
-                z[2 * h + 1] = rad * sinf(two_pi * u2);
+                float rad = sqrtf(-2.0f * log_cephes(u1)), sn, cs;
+                sincos_turns(u2, &sn, &cs);
+                z[2 * h] = rad * cs;
+                z[2 * h + 1] = rad * sn;
             }
         }
         dst[i] = z[i % 4];

@@ -128,8 +128,9 @@ typedef struct sg_kernels {
      * the radius sqrt(-2 ln u1), u1 = (r + 1) 2^-32 in (0, 1]; r1 and r3
      * the angle 2 pi u2, u2 = (r >> 8) 2^-24 in [0, 1); z = radius cos,
      * radius sin). A value depends on i alone, never on [i0, i1), so any
-     * split across threads draws the same numbers. The ISAs' own log, sin
-     * and cos round differently from libm's (within a few ulp). */
+     * split across threads draws the same numbers, and every ISA repeats
+     * ref.c's operations (its log, sin and cos included), so a seed draws
+     * the same z bit for bit on every ISA. */
     void (*normal)(float *z, size_t i0, size_t i1, uint64_t seed,
                    uint32_t stream, uint32_t c2, uint32_t c1);
 
