@@ -308,6 +308,119 @@ static void pack_neon(float *dst, const float *src, size_t rs, size_t cs, size_t
         sg_pack_ref(dst, src, rs, cs, m, k, w);
 }
 
+/* ---- normals for z ----------------------------------------------------------- */
+
+/* The generator of ref.c (sg_philox, log_cephes, sincos_turns) on 4
+ * counters, with the same operations in the same order, so z is the same
+ * bit for bit; avx512.c has the 16-lane version with comments. */
+static inline uint32x4_t mulhi32(uint32x4_t a, uint32_t m)
+{
+    uint64x2_t lo = vmull_n_u32(vget_low_u32(a), m), hi = vmull_high_n_u32(a, m);
+    return vuzp2q_u32(vreinterpretq_u32_u64(lo), vreinterpretq_u32_u64(hi));
+}
+
+static void philox4(uint32x4_t c[4], uint64_t key)
+{
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        uint32x4_t hi0 = mulhi32(c[0], 0xD2511F53u), lo0 = vmulq_n_u32(c[0], 0xD2511F53u);
+        uint32x4_t hi1 = mulhi32(c[2], 0xCD9E8D57u), lo1 = vmulq_n_u32(c[2], 0xCD9E8D57u);
+        c[0] = veorq_u32(veorq_u32(hi1, c[1]), vdupq_n_u32(k0));
+        c[1] = lo1;
+        c[2] = veorq_u32(veorq_u32(hi0, c[3]), vdupq_n_u32(k1));
+        c[3] = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+}
+
+/* ln x for normal positive x: exponent and mantissa in [1, 2) from the bits
+ * (frexpf's, exactly), then ref.c's log_cephes. vfmaq_f32(c, a, b) is the
+ * fused c + a b, vfmsq_f32(c, a, b) the fused c - a b. */
+static inline float32x4_t log_ps(float32x4_t x)
+{
+    uint32x4_t bits = vreinterpretq_u32_f32(x);
+    float32x4_t e = vcvtq_f32_s32(vsubq_s32(vreinterpretq_s32_u32(vshrq_n_u32(bits, 23)), vdupq_n_s32(127)));
+    float32x4_t m = vreinterpretq_f32_u32(
+        vorrq_u32(vandq_u32(bits, vdupq_n_u32(0x7fffff)), vdupq_n_u32(0x3f800000)));
+    uint32x4_t big = vcgtq_f32(m, vdupq_n_f32(1.41421356237f));
+    m = vbslq_f32(big, vmulq_n_f32(m, 0.5f), m);
+    e = vbslq_f32(big, vaddq_f32(e, vdupq_n_f32(1.0f)), e);
+    float32x4_t f = vsubq_f32(m, vdupq_n_f32(1.0f)), z = vmulq_f32(f, f);
+    float32x4_t p = vdupq_n_f32(7.0376836292e-2f);
+    p = vfmaq_f32(vdupq_n_f32(-1.1514610310e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(1.1676998740e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(-1.2420140846e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(1.4249322787e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(-1.6668057665e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(2.0000714765e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(-2.4999993993e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(3.3333331174e-1f), p, f);
+    float32x4_t y = vmulq_f32(vmulq_f32(p, f), z);
+    y = vfmaq_f32(y, e, vdupq_n_f32(-2.12194440e-4f));
+    y = vfmsq_f32(y, vdupq_n_f32(0.5f), z);
+    return vfmaq_f32(vaddq_f32(f, y), e, vdupq_n_f32(0.693359375f));
+}
+
+/* sin and cos of 2 pi u, u in [0, 1) a multiple of 2^-24: ref.c's sincos_turns. */
+static inline void sincos_turns_ps(float32x4_t u, float32x4_t *s, float32x4_t *c)
+{
+    float32x4_t q = vrndnq_f32(vmulq_n_f32(u, 4.0f));
+    float32x4_t f = vfmsq_f32(u, q, vdupq_n_f32(0.25f));
+    float32x4_t r = vfmaq_f32(vmulq_n_f32(f, -1.7484555314e-7f), f, vdupq_n_f32(6.28318548202514648f));
+    float32x4_t z = vmulq_f32(r, r);
+    float32x4_t sp = vfmaq_f32(vdupq_n_f32(8.3321608736e-3f), vdupq_n_f32(-1.9515295891e-4f), z);
+    sp = vfmaq_f32(vdupq_n_f32(-1.6666654611e-1f), sp, z);
+    float32x4_t sr = vfmaq_f32(r, vmulq_f32(sp, z), r);
+    float32x4_t cp = vfmaq_f32(vdupq_n_f32(-1.388731625493765e-3f), vdupq_n_f32(2.443315711809948e-5f), z);
+    cp = vfmaq_f32(vdupq_n_f32(4.166664568298827e-2f), cp, z);
+    float32x4_t cr = vfmaq_f32(vfmsq_f32(vdupq_n_f32(1.0f), vdupq_n_f32(0.5f), z), vmulq_f32(cp, z), z);
+    /* Quarter turns q mod 4: (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s). */
+    int32x4_t qi = vcvtq_s32_f32(q);
+    uint32x4_t odd = vtstq_s32(qi, vdupq_n_s32(1));
+    uint32x4_t sneg = vtstq_s32(qi, vdupq_n_s32(2));
+    uint32x4_t cneg = vtstq_s32(vaddq_s32(qi, vdupq_n_s32(1)), vdupq_n_s32(2));
+    float32x4_t sv = vbslq_f32(odd, cr, sr), cv = vbslq_f32(odd, sr, cr);
+    *s = vbslq_f32(sneg, vnegq_f32(sv), sv);
+    *c = vbslq_f32(cneg, vnegq_f32(cv), cv);
+}
+
+/* 16 normals, elements 16 g .. 16 g + 15 (blocks 4 g .. 4 g + 3). */
+static void normal16(float out[16], size_t g, uint64_t seed, uint32_t stream, uint32_t c2,
+                     uint32_t c1)
+{
+    static const uint32_t lane[4] = {0, 1, 2, 3};
+    uint32x4_t c[4] = {vaddq_u32(vdupq_n_u32((uint32_t)(4 * g)), vld1q_u32(lane)), vdupq_n_u32(c1),
+                       vdupq_n_u32(c2), vdupq_n_u32(stream)};
+    philox4(c, seed);
+    float32x4x4_t z;
+    for (int h = 0; h < 2; h++) {
+        float32x4_t u1 = vmulq_n_f32(vaddq_f32(vcvtq_f32_u32(c[2 * h]), vdupq_n_f32(1.0f)), 0x1p-32f);
+        float32x4_t u2 = vmulq_n_f32(vcvtq_f32_u32(vshrq_n_u32(c[2 * h + 1], 8)), 0x1p-24f);
+        float32x4_t rad = vsqrtq_f32(vmulq_n_f32(log_ps(u1), -2.0f)), sn, cs;
+        sincos_turns_ps(u2, &sn, &cs);
+        z.val[2 * h] = vmulq_f32(rad, cs);
+        z.val[2 * h + 1] = vmulq_f32(rad, sn);
+    }
+    vst4q_f32(out, z); /* out[4 b + j] = lane b of z[j]: block b's four outputs */
+}
+
+/* Whole groups of 16 straight into z, partial ones through a scratch group. */
+static void normal_neon(float *z, size_t i0, size_t i1, uint64_t seed, uint32_t stream,
+                        uint32_t c2, uint32_t c1)
+{
+    for (size_t g = i0 / 16; g * 16 < i1; g++) {
+        size_t a = g * 16 > i0 ? g * 16 : i0, b = g * 16 + 16 < i1 ? g * 16 + 16 : i1;
+        if (a == g * 16 && b == g * 16 + 16) {
+            normal16(z + a, g, seed, stream, c2, c1);
+        } else {
+            float t[16];
+            normal16(t, g, seed, stream, c2, c1);
+            memcpy(z + a, t + (a - g * 16), (b - a) * sizeof(float));
+        }
+    }
+}
+
 /* ---- elementwise kernels -------------------------------------------------- */
 
 static void bias_act_fwd_neon(float *y, size_t ldy, const float *bias, size_t i0, size_t i1,
@@ -453,5 +566,6 @@ const sg_kernels sg_kernels_neon = {
     .sigmoid_bce = sigmoid_bce_neon,
     .bce_bwd = bce_bwd_neon,
     .adam = adam_neon,
+    .normal = normal_neon,
     .fma_peak = fma_peak_neon,
 };
