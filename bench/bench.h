@@ -61,6 +61,7 @@ void register_gemm();
 void register_epilogue();
 void register_bce();
 void register_adam();
+void register_normal();
 void register_step();
 
 // "flops" (a rate) and, when peak > 0, "peak_pct" from the loop's own time.

@@ -311,6 +311,7 @@ int main(int argc, char **argv)
     sgb::register_epilogue();
     sgb::register_bce();
     sgb::register_adam();
+    sgb::register_normal();
     sgb::register_step();
 
     if (!listing) {
