@@ -171,18 +171,29 @@ static void run_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view B, flo
     const size_t j0 = p0 * NR, j1 = p1 * NR < N ? p1 * NR : N;
     const size_t MC = (size_t)e->blk.mc, NC = (size_t)e->blk.nc;
     float *bp = e->bpack[ith];
+    /* With one MC block (M <= MC, as in every product of the model but G's
+     * last weight gradient) each B micro-panel is used once, right after it
+     * is packed: it is packed then, into the start of the buffer, which
+     * stays in L1, instead of the whole KC x NC block going out to L2 and
+     * back. */
+    const int panelwise = M <= MC;
     for (size_t jc = j0; jc < j1; jc += NC) {
         const size_t nc = j1 - jc < NC ? j1 - jc : NC;
         for (size_t pb = 0; pb < nkb; pb++) {
             const size_t kc = pb + 1 < nkb ? kcb : K - pb * kcb;
             const int acc = accumulate || pb > 0;
             const int last = pb + 1 == nkb;
-            k->pack(bp, B.p + pb * kcb * B.rs + jc * B.cs, B.cs, B.rs, nc, kc, (int)NR);
+            if (!panelwise)
+                k->pack(bp, B.p + pb * kcb * B.rs + jc * B.cs, B.cs, B.rs, nc, kc, (int)NR);
             for (size_t ic = 0; ic < M; ic += MC) {
                 const size_t ie = ic + MC < M ? ic + MC : M;
                 for (size_t jr = 0; jr < nc; jr += NR) {
                     const size_t j = jc + jr, nr = N - j < NR ? N - j : NR;
                     const float *b = bp + jr * kc;
+                    if (panelwise) {
+                        k->pack(bp, B.p + pb * kcb * B.rs + j * B.cs, B.cs, B.rs, nr, kc, (int)NR);
+                        b = bp;
+                    }
                     /* This column panel's rows in the run, within the MC block. */
                     const size_t tp = j / NR * mpanels;
                     const size_t qa = t0 > tp ? t0 - tp : 0, qb = t1 - tp < mpanels ? t1 - tp : mpanels;
