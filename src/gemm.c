@@ -169,14 +169,14 @@ static void run_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view B, flo
     const size_t Mp = round_up(M, MR), mpanels = Mp / MR;
     const size_t p0 = t0 / mpanels, p1 = (t1 - 1) / mpanels + 1; /* column panels touched */
     const size_t j0 = p0 * NR, j1 = p1 * NR < N ? p1 * NR : N;
-    const size_t MC = (size_t)e->blk.mc, NC = (size_t)e->blk.nc;
+    /* Where a K block of all of packed A stays in a quarter of the L2 (every
+     * product of the model; not 1024^3), the rows are one block instead of
+     * MC blocks, and each B micro-panel is used once, right after it is
+     * packed: it is packed then, into the start of the buffer, which stays
+     * in L1, instead of the whole KC x NC block going out to L2 and back. */
+    const int panelwise = Mp * kcb * sizeof(float) <= e->l2 / 4;
+    const size_t MC = panelwise ? M : (size_t)e->blk.mc, NC = (size_t)e->blk.nc;
     float *bp = e->bpack[ith];
-    /* With one MC block (M <= MC, as in every product of the model but G's
-     * last weight gradient) each B micro-panel is used once, right after it
-     * is packed: it is packed then, into the start of the buffer, which
-     * stays in L1, instead of the whole KC x NC block going out to L2 and
-     * back. */
-    const int panelwise = M <= MC;
     for (size_t jc = j0; jc < j1; jc += NC) {
         const size_t nc = j1 - jc < NC ? j1 - jc : NC;
         for (size_t pb = 0; pb < nkb; pb++) {
