@@ -189,11 +189,9 @@ static void run_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view B, flo
                 const size_t ie = ic + MC < M ? ic + MC : M;
                 for (size_t jr = 0; jr < nc; jr += NR) {
                     const size_t j = jc + jr, nr = N - j < NR ? N - j : NR;
-                    const float *b = bp + jr * kc;
-                    if (panelwise) {
+                    if (panelwise)
                         k->pack(bp, B.p + pb * kcb * B.rs + j * B.cs, B.cs, B.rs, nr, kc, (int)NR);
-                        b = bp;
-                    }
+                    const float *b = panelwise ? bp : bp + jr * kc;
                     /* This column panel's rows in the run, within the MC block. */
                     const size_t tp = j / NR * mpanels;
                     const size_t qa = t0 > tp ? t0 - tp : 0, qb = t1 - tp < mpanels ? t1 - tp : mpanels;
