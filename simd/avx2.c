@@ -466,20 +466,11 @@ static void normal32(float out[32], size_t g, uint64_t seed, uint32_t stream, ui
     _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(v2, v3, 0x31));
 }
 
-/* Whole groups of 32 straight into z, partial ones through a scratch group. */
+/* z[i0, i1) by groups of 32 (sg_normal_groups, ref.c). */
 static void normal_avx2(float *z, size_t i0, size_t i1, uint64_t seed, uint32_t stream,
                         uint32_t c2, uint32_t c1)
 {
-    for (size_t g = i0 / 32; g * 32 < i1; g++) {
-        size_t a = g * 32 > i0 ? g * 32 : i0, b = g * 32 + 32 < i1 ? g * 32 + 32 : i1;
-        if (a == g * 32 && b == g * 32 + 32) {
-            normal32(z + a, g, seed, stream, c2, c1);
-        } else {
-            float t[32];
-            normal32(t, g, seed, stream, c2, c1);
-            for (size_t i = a; i < b; i++) z[i] = t[i - g * 32];
-        }
-    }
+    sg_normal_groups(z, i0, i1, 32, normal32, seed, stream, c2, c1);
 }
 
 /* ---- elementwise kernels -------------------------------------------------- */

@@ -405,20 +405,11 @@ static void normal16(float out[16], size_t g, uint64_t seed, uint32_t stream, ui
     vst4q_f32(out, z); /* out[4 b + j] = lane b of z[j]: block b's four outputs */
 }
 
-/* Whole groups of 16 straight into z, partial ones through a scratch group. */
+/* z[i0, i1) by groups of 16 (sg_normal_groups, ref.c). */
 static void normal_neon(float *z, size_t i0, size_t i1, uint64_t seed, uint32_t stream,
                         uint32_t c2, uint32_t c1)
 {
-    for (size_t g = i0 / 16; g * 16 < i1; g++) {
-        size_t a = g * 16 > i0 ? g * 16 : i0, b = g * 16 + 16 < i1 ? g * 16 + 16 : i1;
-        if (a == g * 16 && b == g * 16 + 16) {
-            normal16(z + a, g, seed, stream, c2, c1);
-        } else {
-            float t[16];
-            normal16(t, g, seed, stream, c2, c1);
-            memcpy(z + a, t + (a - g * 16), (b - a) * sizeof(float));
-        }
-    }
+    sg_normal_groups(z, i0, i1, 16, normal16, seed, stream, c2, c1);
 }
 
 /* ---- elementwise kernels -------------------------------------------------- */

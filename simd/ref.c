@@ -286,3 +286,18 @@ void sg_normal_ref(float *dst, size_t i0, size_t i1, uint64_t seed, uint32_t str
         dst[i] = z[i % 4];
     }
 }
+
+void sg_normal_groups(float *z, size_t i0, size_t i1, size_t width, sg_normal_group_fn group,
+                      uint64_t seed, uint32_t stream, uint32_t c2, uint32_t c1)
+{
+    for (size_t g = i0 / width; g * width < i1; g++) {
+        size_t g0 = g * width, a = g0 > i0 ? g0 : i0, b = g0 + width < i1 ? g0 + width : i1;
+        if (a == g0 && b == g0 + width) {
+            group(z + a, g, seed, stream, c2, c1);
+        } else {
+            float t[64];
+            group(t, g, seed, stream, c2, c1);
+            memcpy(z + a, t + (a - g0), (b - a) * sizeof(float));
+        }
+    }
+}

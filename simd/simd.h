@@ -173,6 +173,16 @@ void sg_adam_ref(float *p, float *m, float *v, const float *g, size_t i0,
 double sg_fma_peak_ref(size_t iters);
 void sg_normal_ref(float *z, size_t i0, size_t i1, uint64_t seed, uint32_t stream,
                    uint32_t c2, uint32_t c1);
+/* The vector normal kernels' driver: they draw whole groups of `width`
+ * normals (group g is elements g width .. g width + width - 1, width <= 64)
+ * with group(); this writes z[i0, i1), whole groups in place and partial
+ * ones through a scratch group, so each element's arithmetic is the same
+ * wherever the range starts and ends. */
+typedef void (*sg_normal_group_fn)(float *out, size_t g, uint64_t seed,
+                                   uint32_t stream, uint32_t c2, uint32_t c1);
+void sg_normal_groups(float *z, size_t i0, size_t i1, size_t width,
+                      sg_normal_group_fn group, uint64_t seed, uint32_t stream,
+                      uint32_t c2, uint32_t c1);
 
 /* Philox4x32-10 (Salmon et al., SC'11): four 32-bit words from a 128-bit
  * counter and a 64-bit key (low word first), the generator behind every
