@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,13 @@ static _Thread_local char last_error[1024];
 
 int sg_error(const char *fmt, ...)
 {
+    /* Format into a local buffer: an argument may be sg_last_error() itself. */
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof msg);
     return -1;
 }
 
@@ -50,28 +54,60 @@ int sg_out_open(sg_outfile *o, const char *path)
 {
     if (strlen(path) >= sizeof o->path) return sg_error("%s: path too long", path);
     strcpy(o->path, path);
-    snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(o->tmp, sizeof o->tmp, "%s" SG_TMP_MARK "%ld", path, (long)getpid());
     o->f = fopen(o->tmp, "wb");
     if (!o->f) return sg_error("%s: cannot write (%s); expected a writable folder", path, strerror(errno));
     return 0;
 }
 
-int sg_out_commit(sg_outfile *o)
+int sg_out_finish(sg_outfile *o)
 {
-    int bad = ferror(o->f);
-    if (fclose(o->f) != 0) bad = 1;
+    int e = 0;
+    if (fflush(o->f) != 0 || ferror(o->f)) e = errno ? errno : EIO;
+    if (!e && fsync(fileno(o->f)) != 0) e = errno;
+    if (fclose(o->f) != 0 && !e) e = errno;
     o->f = NULL;
-    if (bad) {
-        int e = errno;
+    if (e) {
         remove(o->tmp);
         return sg_error("%s: write failed (%s)", o->path, strerror(e));
     }
+    return 0;
+}
+
+int sg_sync_parent(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n >= sizeof dir) return sg_error("%s: path too long", path);
+    if (slash && n == 0) n = 1; /* "/file" */
+    memcpy(dir, slash ? path : ".", slash ? n : 1);
+    dir[slash ? n : 1] = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return sg_error("%s: cannot open its folder to sync (%s)", path, strerror(errno));
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    /* Some file systems cannot sync a folder (EINVAL): the rename stands. */
+    if (rc != 0 && e != EINVAL && e != EROFS)
+        return sg_error("%s: cannot sync its folder (%s)", path, strerror(e));
+    return 0;
+}
+
+int sg_out_rename(sg_outfile *o)
+{
     if (rename(o->tmp, o->path) != 0) {
         int e = errno;
         remove(o->tmp);
         return sg_error("%s: cannot rename into place (%s)", o->path, strerror(e));
     }
-    return 0;
+    return sg_sync_parent(o->path);
+}
+
+int sg_out_commit(sg_outfile *o)
+{
+    if (sg_out_finish(o) != 0) return -1;
+    return sg_out_rename(o);
 }
 
 void sg_out_abort(sg_outfile *o)

@@ -28,18 +28,29 @@ void sg_free(void *p);
 #define sg_xalloc(n) sg_xcalloc_aligned_at((n), __FILE__, __LINE__)
 
 /* Atomic output: write to "<path>.tmp.<pid>", then rename over path, so a
- * failed or interrupted run never leaves a half-written file behind.
- * sg_out_open returns NULL (with sg_error set) when the folder is not
- * writable; sg_out_commit flushes, checks every write and renames;
- * sg_out_abort removes the temporary. */
+ * failed or interrupted run never leaves a half-written file behind, and a
+ * crash or power loss leaves the old file or the new one.
+ * sg_out_open returns -1 (with sg_error set) when the folder is not writable.
+ * sg_out_finish flushes, checks every write, fsyncs and closes the temporary
+ * (removing it on failure); sg_out_rename then renames it over path and
+ * fsyncs the folder. sg_out_commit is the two. sg_out_abort removes the
+ * temporary. Writers of several files that must change together (G and D)
+ * finish all of them, then rename all of them. */
 typedef struct sg_outfile {
     FILE *f;
     char path[4096];
     char tmp[4096 + 32];
 } sg_outfile;
 int sg_out_open(sg_outfile *o, const char *path);
+int sg_out_finish(sg_outfile *o);
+int sg_out_rename(sg_outfile *o);
 int sg_out_commit(sg_outfile *o);
 void sg_out_abort(sg_outfile *o);
+/* The marker in every temporary name, for cleaning stale ones: ".tmp.". */
+#define SG_TMP_MARK ".tmp."
+
+/* fsync the folder holding path (the file's name in it), 0 or -1 with error. */
+int sg_sync_parent(const char *path);
 
 /* mkdir -p for one folder level below an existing one; 0 or -1 with error. */
 int sg_mkdir(const char *path);
