@@ -1,29 +1,48 @@
 /* safetensors.c: writing and reading F32 safetensors checkpoints.
  *
  * Layout: u64 little-endian header length N, N bytes of UTF-8 JSON, then the
- * data. The writer emits __metadata__ first, then the tensors in the order
- * given with contiguous offsets, and pads the JSON with spaces to a multiple
- * of 8 so the data starts aligned.
+ * data. The JSON is built and parsed by libjansson, so a header simdgan
+ * writes is one it can read back (jansson refuses names that are not UTF-8).
  *
- * The reader is written for hostile input (it is fuzzed): the file is read
- * whole, every length is checked before it is used, and the JSON is parsed by
- * a small recursive-descent parser that knows the only shape a header may
- * have: an object whose values are tensor entries
- * {"dtype": string, "shape": [uint...], "data_offsets": [uint, uint]} (each
- * field exactly once, nothing else), plus at most one "__metadata__" object of
- * string values. Anything else -- a duplicate key, an unknown field, a
- * non-integer number, a bad escape, invalid UTF-8, trailing characters -- is
- * an error naming the file and the header byte where it was found. Then the
- * entries must be F32, their shapes must match their byte counts, and their
- * offsets, taken in order, must tile the data exactly: no gap, no overlap,
- * nothing left over. */
+ * Writing: __metadata__ first, then the tensors in the order given with
+ * contiguous offsets, the JSON padded with spaces to a multiple of 8 so the
+ * data starts aligned. sg_st_write_tmp writes and syncs a temporary that the
+ * caller renames into place later (so G, D and a training state change
+ * together); sg_st_write does both.
+ *
+ * Reading is written for hostile input (it is fuzzed). The header length is
+ * checked against the file's real size before anything is allocated, and
+ * json_loadb parses the header with JSON_REJECT_DUPLICATES and no other flag:
+ *   - a key twice in any object (a tensor, a field of an entry, __metadata__
+ *     or one of its keys) is an error, where jansson would otherwise keep the
+ *     last one silently;
+ *   - the end-of-input check stays on (no JSON_DISABLE_EOF_CHECK): after the
+ *     object only JSON whitespace may follow, which accepts the space padding
+ *     and rejects anything else, a NUL byte included;
+ *   - no JSON_ALLOW_NUL: "\u0000" in a string is an error, names are C
+ *     strings;
+ *   - no JSON_DECODE_INT_AS_REAL: integers stay 64-bit integers (larger ones
+ *     are jansson errors), so a real or a negative number can be refused
+ *     where a dimension or an offset is expected;
+ *   - no JSON_DECODE_ANY: a bare scalar is a syntax error (an array is
+ *     refused here).
+ * jansson also rejects invalid UTF-8 (overlong forms, surrogates), bad
+ * escapes and nesting deeper than it allows. Then the header must have the
+ * only shape a safetensors header has: an object whose values are entries
+ * {"dtype": "F32", "shape": [uint...], "data_offsets": [uint, uint]} (these
+ * fields and no others), plus at most one "__metadata__" object of string
+ * values. Shapes must match byte counts, and the offsets, taken in order,
+ * must tile the data exactly: no gap, no overlap, nothing left over. Only
+ * then is the data read, tensor by tensor in offset order, straight into one
+ * aligned buffer each: memory follows the file's real size, never a header's
+ * claim, and the file is never held twice. */
 #define _POSIX_C_SOURCE 200809L
 #include "safetensors.h"
 
 #include "util.h"
 
 #include <errno.h>
-#include <stdarg.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,7 +51,7 @@
 #define ST_MAX_HEADER 100000000u
 
 typedef struct st_entry {
-    char *name;
+    const char *name;      /* a key of the file's header, valid until close */
     int ndim;
     int64_t shape[SG_ST_MAX_DIMS];
     uint64_t begin, end;   /* byte offsets into the data section */
@@ -41,10 +60,10 @@ typedef struct st_entry {
 
 struct sg_st_file {
     char *path;
+    json_t *header;        /* the parsed header: owns names and metadata */
+    json_t *meta;          /* its "__metadata__" object, or NULL          */
     int n;
     st_entry *t;           /* [n], in header order */
-    int n_meta;
-    char **meta;           /* [2 n_meta]: key, value, key, value ... */
 };
 
 static int host_is_little_endian(void)
@@ -63,25 +82,6 @@ static void bswap32_inplace(void *p, size_t count)
         b[2] = t1;
         b[3] = t0;
     }
-}
-
-static int cmp_str_ptr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The first name occurring twice among n (sorted copy), or NULL. */
-static const char *find_duplicate(const char **names, size_t n)
-{
-    if (n < 2) return NULL;
-    const char **sorted = sg_xmalloc(n * sizeof *sorted);
-    memcpy(sorted, names, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, cmp_str_ptr);
-    const char *dup = NULL;
-    for (size_t i = 1; i < n && !dup; i++)
-        if (strcmp(sorted[i - 1], sorted[i]) == 0) dup = sorted[i];
-    free(sorted);
-    return dup;
 }
 
 /* At most 64 bytes of a name for an error message, control characters shown
@@ -115,64 +115,21 @@ static int64_t shape_count(const int64_t *shape, int ndim)
 
 /* ---- writer ---------------------------------------------------------------- */
 
-/* A growing string for the JSON header. */
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-} strbuf;
-
-static void sb_put(strbuf *b, const char *s, size_t n)
+/* fwrite that remembers the first failure's errno in *err (0 while all is
+ * well) and writes nothing more after one. */
+static void put(FILE *f, const void *p, size_t n, int *err)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > cap) cap *= 2;
-        char *p = sg_xmalloc(cap);
-        if (b->len) memcpy(p, b->p, b->len);
-        free(b->p);
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_printf(strbuf *b, const char *fmt, ...) SG_PRINTF(2, 3);
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* A JSON string literal: quotes, backslashes and control characters escaped,
- * other bytes (UTF-8 included) as they are. */
-static void sb_json_string(strbuf *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            sb_put(b, esc, 2);
-        } else if (c < 0x20) {
-            sb_printf(b, "\\u%04x", c);
-        } else {
-            sb_put(b, s, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
+    if (*err || n == 0) return;
+    errno = 0;
+    if (fwrite(p, 1, n, f) != n) *err = errno ? errno : EIO;
 }
 
 /* Little-endian floats, whatever the host. */
-static void write_floats_le(FILE *f, const float *x, size_t count)
+static void put_floats_le(FILE *f, const float *x, size_t count, int *err)
 {
     if (count == 0) return;   /* x may be NULL */
     if (host_is_little_endian()) {
-        fwrite(x, 4, count, f);
+        put(f, x, count * 4, err);
         return;
     }
     float chunk[1024];
@@ -180,503 +137,302 @@ static void write_floats_le(FILE *f, const float *x, size_t count)
         size_t m = count - i < 1024 ? count - i : 1024;
         memcpy(chunk, x + i, m * 4);
         bswap32_inplace(chunk, m);
-        fwrite(chunk, 4, m, f);
+        put(f, chunk, m * 4, err);
     }
 }
 
-int sg_st_write(const char *path, const sg_st_tensor *t, int n, const char *const *meta,
-                int n_meta)
+/* The header object for n tensors of counts[i] elements and n_meta pairs
+ * (arguments already checked), or NULL with error: a name that is not UTF-8
+ * or given twice. */
+static json_t *build_header(const char *path, const sg_st_tensor *t, int n,
+                            const int64_t *counts, const char *const *meta, int n_meta)
 {
-    if (n < 0 || n_meta < 0 || (n_meta > 0 && !meta))
-        return sg_error("%s: %d tensors and %d metadata pairs; expected counts >= 0", path, n,
-                        n_meta);
+    json_t *h = json_object();
+    if (n_meta > 0) {
+        json_t *m = json_object();
+        json_object_set_new(h, "__metadata__", m);
+        for (int i = 0; i < n_meta; i++) {
+            const char *key = meta[2 * i];
+            if (json_object_get(m, key)) {
+                sg_error("%s: metadata key %s given twice; expected unique keys", path,
+                         printable(key));
+                goto fail;
+            }
+            json_t *value = json_string(meta[2 * i + 1]);
+            if (!value || json_object_set_new(m, key, value) != 0) {
+                sg_error("%s: metadata pair %d (%s) is not UTF-8; expected UTF-8 strings", path,
+                         i, printable(key));
+                goto fail;
+            }
+        }
+    }
+    int64_t offset = 0;
+    for (int i = 0; i < n; i++) {
+        if (json_object_get(h, t[i].name)) {
+            sg_error("%s: tensor name %s given twice; expected unique names", path,
+                     printable(t[i].name));
+            goto fail;
+        }
+        if (counts[i] > (INT64_MAX - offset) / 4) {
+            sg_error("%s: the tensors up to %s exceed 2^63 bytes", path, printable(t[i].name));
+            goto fail;
+        }
+        json_t *shape = json_array();
+        for (int d = 0; d < t[i].ndim; d++)
+            json_array_append_new(shape, json_integer(t[i].shape[d]));
+        json_t *e = json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape,
+                              "data_offsets", (json_int_t)offset,
+                              (json_int_t)(offset + counts[i] * 4));
+        if (!e) {
+            sg_error("%s: out of memory building the header", path);
+            goto fail;
+        }
+        if (json_object_set_new(h, t[i].name, e) != 0) {
+            sg_error("%s: tensor name %s is not UTF-8; expected a UTF-8 name", path,
+                     printable(t[i].name));
+            goto fail;
+        }
+        offset += counts[i] * 4;
+    }
+    return h;
+fail:
+    json_decref(h);
+    return NULL;
+}
+
+int sg_st_write_tmp(sg_outfile *o, const char *path, const sg_st_tensor *t, int n,
+                    const char *const *meta, int n_meta)
+{
+    o->f = NULL;
+    o->path[0] = o->tmp[0] = '\0';
+    if (n < 0 || n_meta < 0 || (n > 0 && !t) || (n_meta > 0 && !meta))
+        return sg_error("%s: %d tensors and %d metadata pairs; expected counts >= 0 with their "
+                        "arrays", path, n, n_meta);
+    for (int i = 0; i < n_meta; i++)
+        if (!meta[2 * i] || !meta[2 * i + 1])
+            return sg_error("%s: metadata pair %d is NULL; expected two strings", path, i);
     int64_t *counts = sg_xmalloc((size_t)(n ? n : 1) * sizeof *counts);
-    const char **names = sg_xmalloc((size_t)(n + n_meta + 1) * sizeof *names);
-    strbuf h = {0};
+    char *text = NULL;
+    json_t *h = NULL;
     int ret = -1;
 
     for (int i = 0; i < n; i++) {
         if (!t[i].name || !t[i].name[0] || strcmp(t[i].name, "__metadata__") == 0) {
             sg_error("%s: tensor %d has name '%s'; expected a non-empty name other than "
-                     "__metadata__", path, i, t[i].name ? t[i].name : "(null)");
+                     "__metadata__", path, i, t[i].name ? printable(t[i].name) : "(null)");
             goto out;
         }
         if (t[i].ndim < 0 || t[i].ndim > SG_ST_MAX_DIMS) {
-            sg_error("%s: tensor %s has rank %d; expected 0..%d", path, t[i].name, t[i].ndim,
-                     SG_ST_MAX_DIMS);
+            sg_error("%s: tensor %s has rank %d; expected 0..%d", path, printable(t[i].name),
+                     t[i].ndim, SG_ST_MAX_DIMS);
             goto out;
         }
         counts[i] = shape_count(t[i].shape, t[i].ndim);
         if (counts[i] < 0) {
-            sg_error("%s: tensor %s has a negative or oversized shape", path, t[i].name);
+            sg_error("%s: tensor %s has a negative or oversized shape", path,
+                     printable(t[i].name));
             goto out;
         }
         if (counts[i] > 0 && !t[i].data) {
-            sg_error("%s: tensor %s has no data", path, t[i].name);
+            sg_error("%s: tensor %s has no data", path, printable(t[i].name));
             goto out;
         }
-        names[i] = t[i].name;
     }
-    const char *dup = find_duplicate(names, (size_t)n);
-    if (dup) {
-        sg_error("%s: tensor name %s given twice; expected unique names", path, dup);
+    h = build_header(path, t, n, counts, meta, n_meta);
+    if (!h) goto out;
+    text = json_dumps(h, JSON_COMPACT);
+    if (!text) {
+        sg_error("%s: out of memory writing the header", path);
         goto out;
     }
-    for (int i = 0; i < n_meta; i++) {
-        if (!meta[2 * i] || !meta[2 * i + 1]) {
-            sg_error("%s: metadata pair %d is NULL; expected two strings", path, i);
-            goto out;
-        }
-        names[i] = meta[2 * i];
-    }
-    dup = find_duplicate(names, (size_t)n_meta);
-    if (dup) {
-        sg_error("%s: metadata key %s given twice; expected unique keys", path, dup);
-        goto out;
-    }
+    size_t hlen = strlen(text);
+    static const char spaces[8] = "       ";
+    size_t pad = (8 - hlen % 8) % 8;
 
-    sb_put(&h, "{", 1);
-    if (n_meta > 0) {
-        sb_put(&h, "\"__metadata__\":{", 16);
-        for (int i = 0; i < n_meta; i++) {
-            if (i) sb_put(&h, ",", 1);
-            sb_json_string(&h, meta[2 * i]);
-            sb_put(&h, ":", 1);
-            sb_json_string(&h, meta[2 * i + 1]);
-        }
-        sb_put(&h, "}", 1);
-    }
-    uint64_t offset = 0;
-    for (int i = 0; i < n; i++) {
-        if (i || n_meta > 0) sb_put(&h, ",", 1);
-        sb_json_string(&h, t[i].name);
-        sb_put(&h, ":{\"dtype\":\"F32\",\"shape\":[", 25);
-        for (int d = 0; d < t[i].ndim; d++)
-            sb_printf(&h, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
-        uint64_t bytes = (uint64_t)counts[i] * 4;
-        sb_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
-                  (unsigned long long)(offset + bytes));
-        offset += bytes;
-    }
-    sb_put(&h, "}", 1);
-    while (h.len % 8) sb_put(&h, " ", 1);
-
-    sg_outfile o;
-    if (sg_out_open(&o, path) != 0) goto out;
+    if (sg_out_open(o, path) != 0) goto out;
     unsigned char len_le[8];
-    for (int k = 0; k < 8; k++) len_le[k] = (unsigned char)((uint64_t)h.len >> (8 * k));
-    fwrite(len_le, 1, 8, o.f);
-    fwrite(h.p, 1, h.len, o.f);
-    for (int i = 0; i < n; i++) write_floats_le(o.f, t[i].data, (size_t)counts[i]);
-    ret = sg_out_commit(&o);
+    for (int k = 0; k < 8; k++) len_le[k] = (unsigned char)((uint64_t)(hlen + pad) >> (8 * k));
+    int err = 0;
+    put(o->f, len_le, 8, &err);
+    put(o->f, text, hlen, &err);
+    put(o->f, spaces, pad, &err);
+    for (int i = 0; i < n; i++) put_floats_le(o->f, t[i].data, (size_t)counts[i], &err);
+    if (err) {
+        sg_out_abort(o);
+        sg_error("%s: write failed (%s)", path, strerror(err));
+    } else {
+        ret = sg_out_finish(o);
+    }
 
 out:
+    /* Failed: no temporary is left, so a later sg_out_abort has nothing to remove. */
+    if (ret != 0) {
+        o->f = NULL;
+        o->tmp[0] = '\0';
+    }
     free(counts);
-    free(names);
-    free(h.p);
+    free(text);
+    json_decref(h);
     return ret;
 }
 
-/* ---- reader: JSON header ---------------------------------------------------- */
-
-typedef struct parser {
-    const char *path;
-    const unsigned char *s;   /* the header, not NUL-terminated */
-    size_t len, pos;
-} parser;
-
-/* An error at the current position; header bytes count from the file's start. */
-static int bad(parser *P, const char *what)
+int sg_st_write(const char *path, const sg_st_tensor *t, int n, const char *const *meta,
+                int n_meta)
 {
-    return sg_error("%s: bad safetensors header at byte %zu: %s", P->path, P->pos + 8, what);
+    sg_outfile o;
+    if (sg_st_write_tmp(&o, path, t, n, meta, n_meta) != 0) return -1;
+    return sg_out_rename(&o);
 }
 
-static void skip_ws(parser *P)
-{
-    while (P->pos < P->len && (P->s[P->pos] == ' ' || P->s[P->pos] == '\t' ||
-                               P->s[P->pos] == '\n' || P->s[P->pos] == '\r'))
-        P->pos++;
-}
+/* ---- reader: the header ------------------------------------------------------- */
 
-/* Skips whitespace and consumes c, or fails naming it. */
-static int expect(parser *P, char c, const char *what)
+/* How a JSON value is named in errors about its type. */
+static const char *json_kind(const json_t *v)
 {
-    skip_ws(P);
-    if (P->pos >= P->len || P->s[P->pos] != (unsigned char)c) return bad(P, what);
-    P->pos++;
-    return 0;
-}
-
-/* Skips whitespace and consumes c if it is next; 1 if it was. */
-static int accept(parser *P, char c)
-{
-    skip_ws(P);
-    if (P->pos < P->len && P->s[P->pos] == (unsigned char)c) {
-        P->pos++;
-        return 1;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a real number";
+    case JSON_TRUE: return "true";
+    case JSON_FALSE: return "false";
+    default: return "null";
     }
-    return 0;
 }
 
-static int hex4(parser *P, uint32_t *v)
+/* jansson's syntax error as one line: its text (which quotes the input near
+ * the error, so control characters become '?') and the file byte it reached,
+ * counting the 8-byte length. */
+static int json_failed(const char *path, const json_error_t *je)
 {
-    *v = 0;
-    if (P->len - P->pos < 4) return bad(P, "truncated \\u escape");
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = P->s[P->pos++];
-        uint32_t d = c >= '0' && c <= '9'   ? (uint32_t)(c - '0')
-                     : c >= 'a' && c <= 'f' ? (uint32_t)(c - 'a' + 10)
-                     : c >= 'A' && c <= 'F' ? (uint32_t)(c - 'A' + 10)
-                                            : 16u;
-        if (d == 16) {
-            P->pos--;
-            return bad(P, "expected 4 hex digits after \\u");
-        }
-        *v = *v << 4 | d;
-    }
-    return 0;
-}
-
-/* Appends code point cp as UTF-8. */
-static size_t put_utf8(char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* A string literal, decoded into a new NUL-terminated buffer. The decoded
- * text is never longer than the literal (an escape of 6 or 12 characters
- * yields at most 3 or 4 bytes), so one allocation of the remaining length
- * bounds it. \u0000 is refused: names are C strings. */
-static int parse_string(parser *P, char **out)
-{
-    *out = NULL;
-    if (expect(P, '"', "expected a string") != 0) return -1;
-    char *o = sg_xmalloc(P->len - P->pos + 1);
-    size_t n = 0;
-    for (;;) {
-        if (P->pos >= P->len) {
-            free(o);
-            return bad(P, "unterminated string");
-        }
-        unsigned char c = P->s[P->pos++];
-        if (c == '"') break;
-        if (c < 0x20) {
-            P->pos--;
-            free(o);
-            return bad(P, "control character in a string");
-        }
-        if (c != '\\') {
-            o[n++] = (char)c;
-            continue;
-        }
-        if (P->pos >= P->len) {
-            free(o);
-            return bad(P, "unterminated escape");
-        }
-        c = P->s[P->pos++];
-        uint32_t cp;
-        switch (c) {
-        case '"': o[n++] = '"'; break;
-        case '\\': o[n++] = '\\'; break;
-        case '/': o[n++] = '/'; break;
-        case 'b': o[n++] = '\b'; break;
-        case 'f': o[n++] = '\f'; break;
-        case 'n': o[n++] = '\n'; break;
-        case 'r': o[n++] = '\r'; break;
-        case 't': o[n++] = '\t'; break;
-        case 'u':
-            if (hex4(P, &cp) != 0) {
-                free(o);
-                return -1;
-            }
-            if (cp >= 0xd800 && cp < 0xdc00) {   /* high surrogate: a low one must follow */
-                uint32_t lo;
-                if (P->len - P->pos < 2 || P->s[P->pos] != '\\' || P->s[P->pos + 1] != 'u') {
-                    free(o);
-                    return bad(P, "unpaired surrogate in \\u escape");
-                }
-                P->pos += 2;
-                if (hex4(P, &lo) != 0) {
-                    free(o);
-                    return -1;
-                }
-                if (lo < 0xdc00 || lo > 0xdfff) {
-                    free(o);
-                    return bad(P, "unpaired surrogate in \\u escape");
-                }
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                free(o);
-                return bad(P, "unpaired surrogate in \\u escape");
-            } else if (cp == 0) {
-                free(o);
-                return bad(P, "\\u0000 in a string");
-            }
-            n += put_utf8(o + n, cp);
-            break;
-        default:
-            P->pos--;
-            free(o);
-            return bad(P, "unknown escape in a string");
-        }
-    }
-    o[n] = '\0';
-    *out = o;
-    return 0;
-}
-
-/* A non-negative integer without sign, fraction, exponent or leading zeros,
- * at most INT64_MAX. */
-static int parse_uint(parser *P, uint64_t *v)
-{
-    skip_ws(P);
-    size_t start = P->pos;
-    uint64_t x = 0;
-    while (P->pos < P->len && P->s[P->pos] >= '0' && P->s[P->pos] <= '9') {
-        unsigned d = P->s[P->pos] - '0';
-        if (x > ((uint64_t)INT64_MAX - d) / 10) return bad(P, "integer too large");
-        x = x * 10 + d;
-        P->pos++;
-    }
-    if (P->pos == start) return bad(P, "expected a non-negative integer");
-    if (P->s[start] == '0' && P->pos - start > 1) {
-        P->pos = start;
-        return bad(P, "integer with a leading zero");
-    }
-    if (P->pos < P->len && (P->s[P->pos] == '.' || P->s[P->pos] == 'e' || P->s[P->pos] == 'E'))
-        return bad(P, "expected an integer, found a fraction or exponent");
-    *v = x;
-    return 0;
-}
-
-/* [u, u, ...] with at most max elements. */
-static int parse_uint_array(parser *P, uint64_t *v, int max, int *count, const char *what)
-{
-    *count = 0;
-    if (expect(P, '[', what) != 0) return -1;
-    if (accept(P, ']')) return 0;
-    do {
-        if (*count == max) return bad(P, max == 2 ? "data_offsets has more than 2 elements"
-                                                  : "shape has more than 4 dimensions");
-        if (parse_uint(P, &v[(*count)++]) != 0) return -1;
-    } while (accept(P, ','));
-    return expect(P, ']', "expected ',' or ']' in an array");
-}
-
-/* {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, fields in any order. */
-static int parse_entry(parser *P, st_entry *e)
-{
-    int have_dtype = 0, have_shape = 0, have_offsets = 0;
-    if (expect(P, '{', "expected '{' starting a tensor entry") != 0) return -1;
-    if (!accept(P, '}')) {
-        do {
-            char *key, *dtype;
-            uint64_t v[SG_ST_MAX_DIMS];
-            int count;
-            size_t at = P->pos;
-            if (parse_string(P, &key) != 0) return -1;
-            if (expect(P, ':', "expected ':' after a field name") != 0) {
-                free(key);
-                return -1;
-            }
-            if (strcmp(key, "dtype") == 0 && !have_dtype) {
-                free(key);
-                have_dtype = 1;
-                if (parse_string(P, &dtype) != 0) return -1;
-                if (strcmp(dtype, "F32") != 0) {
-                    char shown[68];
-                    sg_error("%s: tensor %s has dtype %s; simdgan reads F32 only", P->path,
-                             printable(e->name), printable_to(shown, dtype));
-                    free(dtype);
-                    return -1;
-                }
-                free(dtype);
-            } else if (strcmp(key, "shape") == 0 && !have_shape) {
-                free(key);
-                have_shape = 1;
-                if (parse_uint_array(P, v, SG_ST_MAX_DIMS, &count, "expected '[' for shape") != 0)
-                    return -1;
-                e->ndim = count;
-                for (int d = 0; d < count; d++) e->shape[d] = (int64_t)v[d];
-            } else if (strcmp(key, "data_offsets") == 0 && !have_offsets) {
-                free(key);
-                have_offsets = 1;
-                if (parse_uint_array(P, v, 2, &count, "expected '[' for data_offsets") != 0)
-                    return -1;
-                if (count != 2) return bad(P, "data_offsets needs exactly 2 elements");
-                e->begin = v[0];
-                e->end = v[1];
-            } else {
-                int known = strcmp(key, "dtype") == 0 || strcmp(key, "shape") == 0 ||
-                            strcmp(key, "data_offsets") == 0;
-                char shown[68];
-                P->pos = at;
-                skip_ws(P);
-                sg_error("%s: bad safetensors header at byte %zu: tensor %s has %s field '%s'",
-                         P->path, P->pos + 8, printable(e->name), known ? "a second" : "an unknown",
-                         printable_to(shown, key));
-                free(key);
-                return -1;
-            }
-        } while (accept(P, ','));
-        if (expect(P, '}', "expected ',' or '}' in a tensor entry") != 0) return -1;
-    }
-    if (!have_dtype || !have_shape || !have_offsets)
-        return sg_error("%s: tensor %s lacks %s; expected dtype, shape and data_offsets", P->path,
-                        printable(e->name),
-                        !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
-    return 0;
-}
-
-static void free_file(sg_st_file *f)
-{
-    if (!f) return;
-    for (int i = 0; i < f->n; i++) {
-        free(f->t[i].name);
-        sg_free(f->t[i].data);
-    }
-    for (int i = 0; i < 2 * f->n_meta; i++) free(f->meta[i]);
-    free(f->t);
-    free(f->meta);
-    free(f->path);
-    free(f);
-}
-
-/* {"__metadata__": {string: string, ...}} */
-static int parse_metadata(parser *P, sg_st_file *f, int *cap)
-{
-    if (expect(P, '{', "expected '{' for __metadata__") != 0) return -1;
-    if (accept(P, '}')) return 0;
-    do {
-        if (f->n_meta == *cap) {
-            *cap = *cap ? 2 * *cap : 8;
-            char **m = sg_xmalloc((size_t)*cap * 2 * sizeof *m);
-            if (f->n_meta) memcpy(m, f->meta, (size_t)f->n_meta * 2 * sizeof *m);
-            free(f->meta);
-            f->meta = m;
-        }
-        char *key, *value;
-        if (parse_string(P, &key) != 0) return -1;
-        if (expect(P, ':', "expected ':' in __metadata__") != 0) {
-            free(key);
-            return -1;
-        }
-        skip_ws(P);
-        if (P->pos >= P->len || P->s[P->pos] != '"') {
-            free(key);
-            return bad(P, "__metadata__ values must be strings");
-        }
-        if (parse_string(P, &value) != 0) {
-            free(key);
-            return -1;
-        }
-        f->meta[2 * f->n_meta] = key;
-        f->meta[2 * f->n_meta + 1] = value;
-        f->n_meta++;
-    } while (accept(P, ','));
-    return expect(P, '}', "expected ',' or '}' in __metadata__");
-}
-
-/* Is s[0, n) valid UTF-8 (no overlong forms, no surrogates, <= U+10FFFF)? */
-static size_t utf8_bad_at(const unsigned char *s, size_t n)
-{
+    char text[JSON_ERROR_TEXT_LENGTH];
     size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            k = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            k = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return i;
-        }
-        if (n - i <= k) return i;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) return i;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return i;
-        i += k + 1;
+    for (; i < sizeof text - 1 && je->text[i]; i++) {
+        unsigned char c = (unsigned char)je->text[i];
+        text[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
     }
-    return n;
+    text[i] = '\0';
+    const char *expected;
+    switch (json_error_code(je)) {
+    case json_error_duplicate_key: expected = "unique keys in every object"; break;
+    case json_error_end_of_input_expected: expected = "only spaces after the header object"; break;
+    case json_error_invalid_utf8: expected = "UTF-8 text"; break;
+    case json_error_numeric_overflow: expected = "integers below 2^63"; break;
+    case json_error_null_character:
+    case json_error_null_byte_in_key: expected = "strings without \\u0000"; break;
+    default: expected = "well-formed JSON"; break;
+    }
+    long long at = 8 + (je->position > 0 ? (long long)je->position - 1 : 0);
+    return sg_error("%s: bad safetensors header near byte %lld: %s; expected %s", path, at, text,
+                    expected);
 }
 
-/* The whole header object into f's entries and metadata. */
-static int parse_header(parser *P, sg_st_file *f)
+/* Element i of an entry's field as a non-negative integer. */
+static int get_uint(const char *path, const char *name, const char *field, size_t i,
+                    const json_t *v, uint64_t *out)
 {
-    int cap = 0, meta_cap = 0, have_meta = 0;
-    size_t bad_byte = utf8_bad_at(P->s, P->len);
-    if (bad_byte < P->len) {
-        P->pos = bad_byte;
-        return bad(P, "invalid UTF-8");
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = (uint64_t)json_integer_value(v);
+        return 0;
     }
-    if (expect(P, '{', "expected '{' starting the header object") != 0) return -1;
-    if (!accept(P, '}')) {
-        do {
-            char *key;
-            if (parse_string(P, &key) != 0) return -1;
-            if (expect(P, ':', "expected ':' after a tensor name") != 0) {
-                free(key);
-                return -1;
-            }
-            if (strcmp(key, "__metadata__") == 0) {
-                free(key);
-                if (have_meta) return bad(P, "a second __metadata__");
-                have_meta = 1;
-                if (parse_metadata(P, f, &meta_cap) != 0) return -1;
-                continue;
-            }
-            if (f->n == cap) {
-                if (cap > INT32_MAX / 2) {
-                    free(key);
-                    return bad(P, "too many tensors");
-                }
-                cap = cap ? 2 * cap : 16;
-                st_entry *t = sg_xmalloc((size_t)cap * sizeof *t);
-                if (f->n) memcpy(t, f->t, (size_t)f->n * sizeof *t);
-                free(f->t);
-                f->t = t;
-            }
-            st_entry *e = &f->t[f->n++];
-            memset(e, 0, sizeof *e);
-            e->name = key;
-            if (parse_entry(P, e) != 0) return -1;
-        } while (accept(P, ','));
-        if (expect(P, '}', "expected ',' or '}' in the header object") != 0) return -1;
+    if (json_is_integer(v))
+        return sg_error("%s: tensor %s: %s[%zu] is %lld; expected a non-negative integer", path,
+                        name, field, i, (long long)json_integer_value(v));
+    return sg_error("%s: tensor %s: %s[%zu] is %s; expected a non-negative integer", path, name,
+                    field, i, json_kind(v));
+}
+
+/* {"dtype": "F32", "shape": [...], "data_offsets": [b, e]} into e. */
+static int parse_entry(const char *path, st_entry *e, json_t *v)
+{
+    char name[68], shown[68];
+    printable_to(name, e->name);
+    if (!json_is_object(v))
+        return sg_error("%s: tensor %s is %s; expected an object of dtype, shape and "
+                        "data_offsets", path, name, json_kind(v));
+    const char *key;
+    json_t *field;
+    json_object_foreach(v, key, field) {
+        if (strcmp(key, "dtype") != 0 && strcmp(key, "shape") != 0 &&
+            strcmp(key, "data_offsets") != 0)
+            return sg_error("%s: tensor %s has an unknown field '%s'; expected dtype, shape and "
+                            "data_offsets only", path, name, printable_to(shown, key));
     }
-    skip_ws(P);
-    if (P->pos != P->len) return bad(P, "unexpected characters after the header object");
+    json_t *dtype = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape"),
+           *offsets = json_object_get(v, "data_offsets");
+    if (!dtype || !shape || !offsets)
+        return sg_error("%s: tensor %s lacks %s; expected dtype, shape and data_offsets", path,
+                        name, !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+
+    if (!json_is_string(dtype))
+        return sg_error("%s: tensor %s has a dtype that is %s; expected \"F32\"", path, name,
+                        json_kind(dtype));
+    if (strcmp(json_string_value(dtype), "F32") != 0)
+        return sg_error("%s: tensor %s has dtype %s; simdgan reads F32 only", path, name,
+                        printable_to(shown, json_string_value(dtype)));
+
+    if (!json_is_array(shape))
+        return sg_error("%s: tensor %s has a shape that is %s; expected an array of integers",
+                        path, name, json_kind(shape));
+    if (json_array_size(shape) > SG_ST_MAX_DIMS)
+        return sg_error("%s: tensor %s has a shape of %zu dimensions; expected at most %d", path,
+                        name, json_array_size(shape), SG_ST_MAX_DIMS);
+    e->ndim = (int)json_array_size(shape);
+    for (int d = 0; d < e->ndim; d++) {
+        uint64_t u;
+        if (get_uint(path, name, "shape", (size_t)d, json_array_get(shape, (size_t)d), &u) != 0)
+            return -1;
+        e->shape[d] = (int64_t)u;   /* <= INT64_MAX: it was a json_int_t */
+    }
+
+    if (!json_is_array(offsets) || json_array_size(offsets) != 2) {
+        if (json_is_array(offsets))
+            return sg_error("%s: tensor %s has %zu data_offsets; expected exactly 2 (begin, "
+                            "end)", path, name, json_array_size(offsets));
+        return sg_error("%s: tensor %s has data_offsets that are %s; expected an array of "
+                        "exactly 2 integers", path, name, json_kind(offsets));
+    }
+    if (get_uint(path, name, "data_offsets", 0, json_array_get(offsets, 0), &e->begin) != 0 ||
+        get_uint(path, name, "data_offsets", 1, json_array_get(offsets, 1), &e->end) != 0)
+        return -1;
+    return 0;
+}
+
+/* The header text into f: its tree, metadata and entries. */
+static int parse_header(sg_st_file *f, const char *text, size_t len)
+{
+    json_error_t je;
+    f->header = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!f->header) return json_failed(f->path, &je);
+    if (!json_is_object(f->header))
+        return sg_error("%s: the safetensors header is %s; expected a JSON object", f->path,
+                        json_kind(f->header));
+
+    const char *key;
+    json_t *v;
+    f->meta = json_object_get(f->header, "__metadata__");
+    if (f->meta) {
+        if (!json_is_object(f->meta))
+            return sg_error("%s: __metadata__ is %s; expected an object of strings", f->path,
+                            json_kind(f->meta));
+        json_object_foreach(f->meta, key, v) {
+            if (!json_is_string(v))
+                return sg_error("%s: __metadata__ value of %s is %s; expected a string",
+                                f->path, printable(key), json_kind(v));
+        }
+    }
+
+    /* Every key and value takes 6 header bytes or more ("a":0,), so n fits an int. */
+    size_t n = json_object_size(f->header) - (f->meta != NULL);
+    f->t = sg_xmalloc((n ? n : 1) * sizeof *f->t);
+    memset(f->t, 0, (n ? n : 1) * sizeof *f->t);
+    json_object_foreach(f->header, key, v) {
+        if (v == f->meta) continue;
+        st_entry *e = &f->t[f->n++];
+        e->name = key;
+        if (parse_entry(f->path, e, v) != 0) return -1;
+    }
     return 0;
 }
 
@@ -690,23 +446,11 @@ static int cmp_entry_offsets(const void *a, const void *b)
     return 0;
 }
 
-/* Names unique, shapes matching byte counts, offsets tiling [0, data_len). */
-static int check_entries(sg_st_file *f, uint64_t data_len)
+/* Shapes matching byte counts, offsets tiling [0, data_len); order[n] gets
+ * the entries sorted by offset. */
+static int check_entries(sg_st_file *f, uint64_t data_len, st_entry **order)
 {
-    size_t n = (size_t)f->n, n_meta = (size_t)f->n_meta;
-    const char **names = sg_xmalloc((n + n_meta + 1) * sizeof *names);
-    for (size_t i = 0; i < n; i++) names[i] = f->t[i].name;
-    const char *dup = find_duplicate(names, n);
-    if (!dup) {
-        for (size_t i = 0; i < n_meta; i++) names[i] = f->meta[2 * i];
-        dup = find_duplicate(names, n_meta);
-        if (dup) sg_error("%s: metadata key %s appears twice", f->path, printable(dup));
-    } else {
-        sg_error("%s: tensor %s appears twice", f->path, printable(dup));
-    }
-    free(names);
-    if (dup) return -1;
-
+    size_t n = (size_t)f->n;
     for (size_t i = 0; i < n; i++) {
         const st_entry *e = &f->t[i];
         const char *name = printable(e->name);
@@ -727,111 +471,110 @@ static int check_entries(sg_st_file *f, uint64_t data_len)
     }
 
     /* Sorted by offset, each tensor must start where the previous one ended. */
-    st_entry **order = sg_xmalloc((n + 1) * sizeof *order);
     for (size_t i = 0; i < n; i++) order[i] = &f->t[i];
     qsort(order, n, sizeof *order, cmp_entry_offsets);
     uint64_t at = 0;
-    int ret = 0;
     char shown_a[68], shown_b[68];
-    for (size_t i = 0; i < n && ret == 0; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned long long begin = order[i]->begin, end = order[i]->end;
         if (begin < at)
-            ret = sg_error("%s: tensor %s at data bytes [%llu, %llu) overlaps %s", f->path,
-                           printable_to(shown_a, order[i]->name), begin, end,
-                           printable_to(shown_b, order[i - 1]->name));
-        else if (begin > at)
-            ret = sg_error("%s: data bytes [%llu, %llu) belong to no tensor; expected contiguous "
-                           "offsets", f->path, (unsigned long long)at, begin);
+            return sg_error("%s: tensor %s at data bytes [%llu, %llu) overlaps %s", f->path,
+                            printable_to(shown_a, order[i]->name), begin, end,
+                            printable_to(shown_b, order[i - 1]->name));
+        if (begin > at)
+            return sg_error("%s: data bytes [%llu, %llu) belong to no tensor; expected "
+                            "contiguous offsets", f->path, (unsigned long long)at, begin);
         at = end;
     }
-    free(order);
-    if (ret == 0 && at != data_len)
-        ret = sg_error("%s: data bytes [%llu, %llu) belong to no tensor; expected the tensors to "
-                       "cover the data exactly", f->path, (unsigned long long)at,
-                       (unsigned long long)data_len);
-    return ret;
+    if (at != data_len)
+        return sg_error("%s: data bytes [%llu, %llu) belong to no tensor; expected the tensors "
+                        "to cover the data exactly", f->path, (unsigned long long)at,
+                        (unsigned long long)data_len);
+    return 0;
 }
 
-/* The whole file into memory; *size its length. NULL with error. */
-static unsigned char *read_whole(const char *path, size_t *size)
+/* Exactly n bytes from fp, which is at file byte at; -1 with error. */
+static int read_exact(FILE *fp, const char *path, void *buf, size_t n, uint64_t at)
+{
+    if (n == 0 || fread(buf, 1, n, fp) == n) return 0;
+    return sg_error("%s: read failed in bytes [%llu, %llu) (%s)", path, (unsigned long long)at,
+                    (unsigned long long)(at + n),
+                    ferror(fp) ? strerror(errno) : "the file ended early; was it truncated?");
+}
+
+static void free_file(sg_st_file *f)
+{
+    for (int i = 0; i < f->n; i++) sg_free(f->t[i].data);
+    free(f->t);
+    json_decref(f->header);
+    free(f->path);
+    free(f);
+}
+
+sg_st_file *sg_st_open(const char *path)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         sg_error("%s: cannot open (%s)", path, strerror(errno));
         return NULL;
     }
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
-        sg_error("%s: not a regular file; expected a safetensors file", path);
-        return NULL;
-    }
-    if ((uintmax_t)st.st_size > SIZE_MAX - 1) {
-        fclose(fp);
-        sg_error("%s: too large to read into memory", path);
-        return NULL;
-    }
-    size_t len = (size_t)st.st_size;
-    unsigned char *buf = malloc(len ? len : 1);
-    if (!buf) {
-        fclose(fp);
-        sg_error("%s: out of memory reading %zu bytes", path, len);
-        return NULL;
-    }
-    size_t got = fread(buf, 1, len, fp);
-    int err = ferror(fp);
-    fclose(fp);
-    if (got != len || err) {
-        free(buf);
-        sg_error("%s: read failed after %zu of %zu bytes", path, got, len);
-        return NULL;
-    }
-    *size = len;
-    return buf;
-}
-
-sg_st_file *sg_st_open(const char *path)
-{
-    size_t size = 0;
-    unsigned char *buf = read_whole(path, &size);
-    if (!buf) return NULL;
-
     sg_st_file *f = sg_xmalloc(sizeof *f);
     memset(f, 0, sizeof *f);
     f->path = sg_xmalloc(strlen(path) + 1);
     strcpy(f->path, path);
+    char *text = NULL;
+    st_entry **order = NULL;
 
-    uint64_t hlen = 0;
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        sg_error("%s: not a regular file; expected a safetensors file", path);
+        goto fail;
+    }
+    if ((uintmax_t)st.st_size > SIZE_MAX - 1) {
+        sg_error("%s: too large to read into memory", path);
+        goto fail;
+    }
+    uint64_t size = (uint64_t)st.st_size;
     if (size < 8) {
-        sg_error("%s: truncated: %zu bytes; expected an 8-byte header length and a header", path,
-                 size);
+        sg_error("%s: truncated: %llu bytes; expected an 8-byte header length and a header",
+                 path, (unsigned long long)size);
         goto fail;
     }
-    for (int k = 0; k < 8; k++) hlen |= (uint64_t)buf[k] << (8 * k);
+    unsigned char len_le[8];
+    if (read_exact(fp, path, len_le, 8, 0) != 0) goto fail;
+    uint64_t hlen = 0;
+    for (int k = 0; k < 8; k++) hlen |= (uint64_t)len_le[k] << (8 * k);
     if (hlen < 2 || hlen > ST_MAX_HEADER || hlen > size - 8) {
-        sg_error("%s: header length %llu; expected 2..%u and within the file's %zu bytes after "
-                 "the length", path, (unsigned long long)hlen, ST_MAX_HEADER, size - 8);
+        sg_error("%s: header length %llu; expected 2..%u and within the file's %llu bytes after "
+                 "the length", path, (unsigned long long)hlen, ST_MAX_HEADER,
+                 (unsigned long long)(size - 8));
         goto fail;
     }
-    parser P = {path, buf + 8, (size_t)hlen, 0};
-    if (parse_header(&P, f) != 0) goto fail;
-    uint64_t data_len = size - 8 - hlen;
-    if (check_entries(f, data_len) != 0) goto fail;
+    text = sg_xmalloc((size_t)hlen);
+    if (read_exact(fp, path, text, (size_t)hlen, 8) != 0) goto fail;
+    if (parse_header(f, text, (size_t)hlen) != 0) goto fail;
+    free(text);
+    text = NULL;
 
-    const unsigned char *data = buf + 8 + hlen;
+    order = sg_xmalloc((size_t)(f->n + 1) * sizeof *order);
+    if (check_entries(f, size - 8 - hlen, order) != 0) goto fail;
+    /* The offsets tile the data, so in offset order the reads are sequential. */
     for (int i = 0; i < f->n; i++) {
-        st_entry *e = &f->t[i];
+        st_entry *e = order[i];
         size_t bytes = (size_t)(e->end - e->begin);
         e->data = sg_xalloc(bytes);
-        memcpy(e->data, data + e->begin, bytes);
+        if (read_exact(fp, path, e->data, bytes, 8 + hlen + e->begin) != 0) goto fail;
         if (!host_is_little_endian()) bswap32_inplace(e->data, bytes / 4);
     }
-    free(buf);
+    free(order);
+    fclose(fp);
     return f;
 
 fail:
-    free(buf);
+    free(order);
+    free(text);
     free_file(f);
+    fclose(fp);
     return NULL;
 }
 
@@ -851,9 +594,7 @@ const float *sg_st_get(sg_st_file *f, const char *name, int *ndim, int64_t shape
 
 const char *sg_st_meta(sg_st_file *f, const char *key)
 {
-    for (int i = 0; i < f->n_meta; i++)
-        if (strcmp(f->meta[2 * i], key) == 0) return f->meta[2 * i + 1];
-    return NULL;
+    return f->meta ? json_string_value(json_object_get(f->meta, key)) : NULL;
 }
 
 int sg_st_count(const sg_st_file *f) { return f->n; }
@@ -863,4 +604,7 @@ const char *sg_st_name(const sg_st_file *f, int i)
     return i >= 0 && i < f->n ? f->t[i].name : NULL;
 }
 
-void sg_st_close(sg_st_file *f) { free_file(f); }
+void sg_st_close(sg_st_file *f)
+{
+    if (f) free_file(f);
+}

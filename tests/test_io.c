@@ -19,9 +19,12 @@
 #include "safetensors.h"
 #include "util.h"
 
+#include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -479,40 +482,76 @@ static void test_st_malformed(const char *dir)
         {"{" ENTRY("a", "F16", "[2]", 0, 4) "}", 4, "dtype F16; simdgan reads F32 only"},
         {"{" ENTRY("a", "F32", "[3]", 0, 8) "}", 8, "has 8 data bytes; its shape needs 12"},
         {"{" ENTRY("a", "F32", "[2]", 8, 0) "}", 8, "expected begin <= end"},
+        /* Duplicate keys, at the top level, in an entry, in or of __metadata__, and
+         * spelled differently: jansson's JSON_REJECT_DUPLICATES. */
         {"{" ENTRY("a", "F32", "[2]", 0, 8) "," ENTRY("a", "F32", "[2]", 8, 16) "}", 16,
-         "tensor a appears twice"},
-        {"{" ENTRY("a", "F32", "[2]", 0, 8), 8, "expected ',' or '}' in the header object"},
-        {"{" ENTRY("a", "F32", "[2]", 0, 8) ",}", 8, "expected a string"},
-        {"{" ENTRY("a", "F32", "[2.0]", 0, 8) "}", 8, "fraction or exponent"},
-        {"{" ENTRY("a", "F32", "[-2]", 0, 8) "}", 8, "expected a non-negative integer"},
-        {"{" ENTRY("a", "F32", "[02]", 0, 8) "}", 8, "leading zero"},
-        {"{" ENTRY("a", "F32", "[1,1,1,1,2]", 0, 8) "}", 8, "more than 4 dimensions"},
-        {"{" ENTRY("a", "F32", "[99999999999999999999]", 0, 8) "}", 8, "integer too large"},
+         "duplicate object key near '\"a\"'; expected unique keys"},
+        {"{" ENTRY("a", "F32", "[2]", 0, 8) "," ENTRY("\\u0061", "F32", "[2]", 8, 16) "}", 16,
+         "duplicate object key near '\"\\u0061\"'"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+         "duplicate object key near '\"shape\"'"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"dtype\":\"F32\"}}", 8,
+         "duplicate object key near '\"dtype\"'"},
+        {"{\"__metadata__\":{},\"__metadata__\":{}}", 0,
+         "duplicate object key near '\"__metadata__\"'"},
+        {"{\"__metadata__\":{\"a\":\"1\",\"b\":\"2\",\"a\":\"3\"}}", 0,
+         "duplicate object key near '\"a\"'"},
+        {"{" ENTRY("a", "F32", "[2]", 0, 8), 8, "'}' expected near end of file"},
+        {"{" ENTRY("a", "F32", "[2]", 0, 8) ",}", 8, "string or '}' expected"},
+        /* Numbers: non-negative integers below 2^63 only. */
+        {"{" ENTRY("a", "F32", "[2.0]", 0, 8) "}", 8, "shape[0] is a real number; expected a "
+         "non-negative integer"},
+        {"{" ENTRY("a", "F32", "[-2]", 0, 8) "}", 8, "shape[0] is -2; expected a non-negative"},
+        {"{" ENTRY("a", "F32", "[2]", 0, 8.0) "}", 8, "data_offsets[1] is a real number"},
+        {"{" ENTRY("a", "F32", "[2]", 0, 8e0) "}", 8, "data_offsets[1] is a real number"},
+        {"{" ENTRY("a", "F32", "[2]", -0.0, 8) "}", 8, "data_offsets[0] is a real number"},
+        {"{" ENTRY("a", "F32", "[2]", -8, 0) "}", 8, "data_offsets[0] is -8"},
+        {"{" ENTRY("a", "F32", "[02]", 0, 8) "}", 8, "invalid token near '0'"},
+        {"{" ENTRY("a", "F32", "[1,1,1,1,2]", 0, 8) "}", 8, "shape of 5 dimensions; expected "
+         "at most 4"},
+        {"{" ENTRY("a", "F32", "[99999999999999999999]", 0, 8) "}", 8, "too big integer"},
+        {"{" ENTRY("a", "F32", "[2]", 0, 9223372036854775808) "}", 8, "too big integer"},
+        {"{" ENTRY("a", "F32", "[9223372036854775807]", 0, 8) "}", 8, "too large to address"},
+        {"{" ENTRY("a", "F32", "[4611686018427387904,4]", 0, 8) "}", 8, "too large to address"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,8]}}", 8,
-         "more than 2 elements"},
+         "has 3 data_offsets; expected exactly 2"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, "exactly 2"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, "lacks data_offsets"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", 8,
          "unknown field 'x'"},
-        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
-         "a second field 'shape'"},
+        {"{\"a\":{\"dtype\":32,\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+         "dtype that is an integer; expected \"F32\""},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", 8,
+         "shape that is a string"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":{}}}", 8,
+         "data_offsets that are an object"},
+        /* __metadata__: an object of strings, nothing nested. */
         {"{\"__metadata__\":{\"k\":1}," ENTRY("a", "F32", "[2]", 0, 8) "}", 8,
-         "__metadata__ values must be strings"},
-        {"{\"__metadata__\":{},\"__metadata__\":{}}", 0, "a second __metadata__"},
-        {"{\"__metadata__\":{\"a\":\"1\",\"b\":\"2\",\"a\":\"3\"}}", 0,
-         "metadata key a appears twice"},
+         "__metadata__ value of k is an integer; expected a string"},
+        {"{\"__metadata__\":{\"k\":{\"x\":\"y\"}}}", 0, "__metadata__ value of k is an object"},
+        {"{\"__metadata__\":{\"k\":[\"y\"]}}", 0, "__metadata__ value of k is an array"},
+        {"{\"__metadata__\":\"k\"}", 0, "__metadata__ is a string; expected an object"},
+        /* Strings: jansson's escapes and UTF-8 checks. */
         {"{\"a\\u0000b\":{}}", 0, "\\u0000"},
-        {"{\"a\\q\":{}}", 0, "unknown escape"},
-        {"{\"a\\ud800\":{}}", 0, "unpaired surrogate"},
-        {"{\"a\\u12\":{}}", 0, "hex digits"},
+        {"{\"__metadata__\":{\"k\":\"a\\u0000\"}}", 0, "\\u0000"},
+        {"{\"a\\q\":{}}", 0, "invalid escape"},
+        {"{\"a\\ud800\":{}}", 0, "invalid Unicode '\\uD800'"},
+        {"{\"a\\udc00\\ud800\":{}}", 0, "invalid Unicode"},
+        {"{\"a\\u12\":{}}", 0, "invalid escape"},
         {"{\"a\x01\":{}}", 0, "control character"},
-        {"{\"\xff\":{}}", 0, "invalid UTF-8"},
-        {"{\"\xc0\x80\":{}}", 0, "invalid UTF-8"},
-        {"{\"a", 0, "unterminated string"},
-        {"[]", 0, "expected '{' starting the header object"},
-        {"{} x", 0, "unexpected characters after the header object"},
-        {"{\"a\" {}}", 0, "expected ':'"},
-        {"{\"a\":[]}", 0, "expected '{' starting a tensor entry"},
+        {"{\"\xff\":{}}", 0, "unable to decode byte 0xff"},
+        {"{\"\xc0\x80\":{}}", 0, "unable to decode byte 0xc0"},
+        {"{\"\xed\xa0\x80\":{}}", 0, "expected UTF-8"},
+        {"{\"a", 0, "premature end of input"},
+        /* The object itself, and what may follow it. */
+        {"[]", 0, "the safetensors header is an array; expected a JSON object"},
+        {"1 ", 0, "'[' or '{' expected"},
+        {"{} x", 0, "end of file expected near 'x'; expected only spaces after"},
+        {"{}      x", 0, "end of file expected near 'x'"},
+        {"{}{}", 0, "end of file expected"},
+        {"{}}", 0, "end of file expected"},
+        {"{\"a\" {}}", 0, "':' expected"},
+        {"{\"a\":[]}", 0, "tensor a is an array; expected an object"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char label[64];
@@ -545,12 +584,64 @@ static void test_st_malformed(const char *dir)
     f = sg_st_open(path);
     CHECK(f != NULL, "the base case of the malformed set opens: %s", sg_last_error());
     sg_st_close(f);
+
+    /* JSON whitespace around and inside the object (spaces are the padding
+     * safetensors writers use) is accepted; a NUL byte, in the padding or in
+     * a string, is not. */
+    const char *spaced = "  { \"a\" :\t{\"dtype\" : \"F32\",\n \"shape\":[ 2 ] ,\r\n"
+                         "\"data_offsets\":[0, 8]}}                                   ";
+    write_st_raw(path, spaced, strlen(spaced), 8, 0);
+    f = sg_st_open(path);
+    CHECK(f != NULL && sg_st_count(f) == 1, "spaces: %s", sg_last_error());
+    sg_st_close(f);
+    static const char nul_after[] = "{}  \0   ", nul_in[] = "{\"a\0b\":{}}";
+    write_st_raw(path, nul_after, sizeof nul_after - 1, 0, 0);
+    check_error(sg_st_open(path) ? 0 : -1, path, "end of file expected", "NUL after the object");
+    write_st_raw(path, nul_in, sizeof nul_in - 1, 0, 0);
+    check_error(sg_st_open(path) ? 0 : -1, path, "control character 0x0", "NUL in a name");
+
+    /* Escapes decode to UTF-8 names and values; a name needs no particular
+     * spelling to be found. */
+    const char *escaped = "{\"__metadata__\":{\"k\\u00fc\":\"\\ud83d\\ude00 \\\"q\\\"\"},"
+                          ENTRY("\\u00fc\\n", "F32", "[1]", 0, 4) "}";
+    write_st_raw(path, escaped, strlen(escaped), 4, 0);
+    f = sg_st_open(path);
+    CHECK(f != NULL, "escapes: %s", sg_last_error());
+    if (f) {
+        CHECK(sg_st_get(f, "\xc3\xbc\n", NULL, NULL) != NULL, "name \\u00fc\\n not decoded");
+        const char *v = sg_st_meta(f, "k\xc3\xbc");
+        CHECK(v && strcmp(v, "\xf0\x9f\x98\x80 \"q\"") == 0, "meta value %s", v ? v : "(null)");
+        sg_st_close(f);
+    }
+
+    /* Nesting far deeper than any header: jansson's depth limit, no crash. */
+    enum { DEPTH = 100000 };
+    char *deep = sg_xmalloc(2 * DEPTH + 32);   /* the prefix, the brackets, "}" */
+    size_t at = (size_t)sprintf(deep, "{\"__metadata__\":");
+    for (int i = 0; i < DEPTH; i++) deep[at++] = '[';
+    for (int i = 0; i < DEPTH; i++) deep[at++] = ']';
+    deep[at++] = '}';
+    write_st_raw(path, deep, at, 0, 0);
+    check_error(sg_st_open(path) ? 0 : -1, path, "maximum parsing depth", "deep nesting");
+    free(deep);
     char expect[64];
     snprintf(expect, sizeof expect, "header length %zu;", strlen(ok) + 1000);
     write_st_raw(path, ok, strlen(ok), 8, 1000);
     check_error(sg_st_open(path) ? 0 : -1, path, expect, "header length too long");
     write_st_raw(path, ok, strlen(ok), 8, -(long)strlen(ok));
     check_error(sg_st_open(path) ? 0 : -1, path, "header length 0", "header length zero");
+    /* Lengths past the end of the file, or past the 100,000,000-byte limit in
+     * a (sparse) file long enough to hold them: rejected before allocating. */
+    static const uint64_t claims[] = {(uint64_t)1 << 40, UINT64_MAX, 100000001};
+    for (size_t i = 0; i < sizeof claims / sizeof claims[0]; i++) {
+        unsigned char head[8 + 2] = {0, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
+        for (int k = 0; k < 8; k++) head[k] = (unsigned char)(claims[i] >> (8 * k));
+        write_file(path, head, sizeof head);
+        if (claims[i] == 100000001)
+            CHECK(truncate(path, 8 + 100000001 + 8) == 0, "cannot make a sparse file");
+        snprintf(expect, sizeof expect, "header length %llu;", (unsigned long long)claims[i]);
+        check_error(sg_st_open(path) ? 0 : -1, path, expect, "header length past EOF or limit");
+    }
     write_file(path, "\x10\0\0", 3);
     check_error(sg_st_open(path) ? 0 : -1, path, "truncated: 3 bytes", "3-byte file");
     check_error(sg_st_open(dir) ? 0 : -1, dir, "not a regular file", "a folder");
@@ -618,6 +709,98 @@ static void test_st_hostile(const char *dir)
     free(raw);
 }
 
+/* Files under a folder whose name holds SG_TMP_MARK (counted by nftw). */
+static int temporaries;
+
+static int count_temporary(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag;
+    temporaries += strstr(path + ftw->base, SG_TMP_MARK) != NULL;
+    return 0;
+}
+
+static int count_temporaries(const char *dir)
+{
+    temporaries = 0;
+    nftw(dir, count_temporary, 4, FTW_PHYS);
+    return temporaries;
+}
+
+/* The one float of tensor "v" in path, or -1 when the file does not open. */
+static float version_of(const char *path)
+{
+    sg_st_file *f = sg_st_open(path);
+    const float *x = f ? sg_st_get(f, "v", NULL, NULL) : NULL;
+    float v = x ? x[0] : -1.0f;
+    sg_st_close(f);
+    return v;
+}
+
+/* sg_st_write_tmp: the old file stands until sg_out_rename; sg_out_abort, a
+ * bad argument or a write error leave no temporary behind. */
+static void test_st_two_phase(void)
+{
+    char path[600];
+    printf("safetensors, writing in two phases\n");
+    const char *d = subdir("two_phase");
+    path_join(path, sizeof path, d, "state.safetensors");
+    float one = 1, two = 2, three = 3;
+    sg_st_tensor t = {"v", &one, 1, {1}};
+    const char *meta[2] = {"step", "1"};
+    CHECK(sg_st_write(path, &t, 1, meta, 1) == 0, "write: %s", sg_last_error());
+
+    sg_outfile o;
+    t.data = &two;
+    CHECK(sg_st_write_tmp(&o, path, &t, 1, meta, 1) == 0, "write_tmp: %s", sg_last_error());
+    CHECK(version_of(path) == 1 && count_temporaries(d) == 1 && version_of(o.tmp) == 2,
+          "before the rename: old file %g, %d temporaries holding %g", version_of(path),
+          count_temporaries(d), version_of(o.tmp));
+    CHECK(sg_out_rename(&o) == 0, "rename: %s", sg_last_error());
+    CHECK(version_of(path) == 2 && count_temporaries(d) == 0, "after the rename: %g, %d left",
+          version_of(path), count_temporaries(d));
+
+    t.data = &three;
+    CHECK(sg_st_write_tmp(&o, path, &t, 1, meta, 1) == 0, "write_tmp: %s", sg_last_error());
+    sg_out_abort(&o);
+    CHECK(version_of(path) == 2 && count_temporaries(d) == 0, "after abort: %g, %d left",
+          version_of(path), count_temporaries(d));
+
+    /* A failed first phase leaves nothing for sg_out_abort to do. */
+    sg_st_tensor twice[2] = {t, t};
+    check_error(sg_st_write_tmp(&o, path, twice, 2, NULL, 0), path, "given twice",
+                "write_tmp, bad arguments");
+    sg_out_abort(&o);
+    const char *bad_utf8[2] = {"k", "\xff"};
+    check_error(sg_st_write_tmp(&o, path, &t, 1, bad_utf8, 1), path, "not UTF-8",
+                "write_tmp, metadata not UTF-8");
+    sg_out_abort(&o);
+
+    /* A write error, the file size limit standing in for a full disk: -1,
+     * the system's reason, no temporary, the old file as it was. */
+    enum { BIG = 1 << 16 };
+    float *big = sg_xalloc(BIG * sizeof(float));
+    sg_st_tensor bt = {"v", big, 1, {BIG}};
+    struct rlimit old_limit, small;
+    CHECK(getrlimit(RLIMIT_FSIZE, &old_limit) == 0, "getrlimit");
+    small = old_limit;
+    small.rlim_cur = 4096;
+    signal(SIGXFSZ, SIG_IGN);
+    CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0, "setrlimit");
+    int rc_tmp = sg_st_write_tmp(&o, path, &bt, 1, NULL, 0);
+    char err_tmp[1024];
+    snprintf(err_tmp, sizeof err_tmp, "%s", sg_last_error());
+    int rc_one = sg_st_write(path, &bt, 1, NULL, 0);
+    setrlimit(RLIMIT_FSIZE, &old_limit);
+    signal(SIGXFSZ, SIG_DFL);
+    check_error(rc_one, path, strerror(EFBIG), "write error, sg_st_write");
+    sg_error("%s", err_tmp);
+    check_error(rc_tmp, path, strerror(EFBIG), "write error, sg_st_write_tmp");
+    sg_out_abort(&o);
+    CHECK(version_of(path) == 2 && count_temporaries(d) == 0,
+          "after write errors: %g, %d temporaries left", version_of(path), count_temporaries(d));
+    sg_free(big);
+}
+
 /* ---- PNG ------------------------------------------------------------------------ */
 
 static float pattern_pixel(int k, int r, int c)
@@ -681,6 +864,7 @@ int main(int argc, char **argv)
     test_st_roundtrip(tmp_root);
     test_st_malformed(tmp_root);
     test_st_hostile(tmp_root);
+    test_st_two_phase();
     test_png(out_dir);
 
     char path[600];
