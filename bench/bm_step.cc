@@ -4,15 +4,25 @@
 // copies a synthetic real batch and z1, z2 from preallocated buffers (eight
 // of each, in turn) instead of gathering MNIST and drawing normals.
 //
-//   step/<isa>/<fused|unfused>/b100_h256/threads:T
+//   step/<isa>/<fused|unfused>/b100_h256/threads:T  T threads, bound to cores
+//       where T >= 2 (SG_BIND_AUTO, the engine's default)
+//   step/<isa>/fused_unbound/b100_h256/threads:T    the same, never bound
+//   step/<isa>/fused_auto/b100_h256/threads:T       (T >= 2) the count chosen
+//       per step by the autothreads controller from 1..T, as a trainer
+//       with adaptive threads runs (probe rounds included)
 //
 // Counters: ms_per_step; flops = the step's GEMM work (step_flops below:
 // 568.9 MFLOP at batch 100) per second; peak_pct against the ISA's FMA
-// peak at T threads.
+// peak at T threads; fused_auto also threads_mean, the mean count used.
+// tools/load-test runs these beside a competing process.
 #include "bench.h"
 
 #include <cstring>
 #include <random>
+
+extern "C" {
+#include "autothreads.h"
+}
 
 namespace {
 
@@ -58,26 +68,47 @@ void fill(void *ctx, sg_gan *g, int ith, int nth)
     std::memcpy(g->z2 + r0 * lat, b->z2.p + (at + r0) * lat, (r1 - r0) * lat * sizeof(float));
 }
 
-void bm_step(benchmark::State &state, const sg_kernels *k, bool fused, int nth)
+enum class Variant { fused, unfused, fused_unbound, fused_auto };
+
+void bm_step(benchmark::State &state, const sg_kernels *k, Variant v, int nth)
 {
     sgb::Engine eng(k, nth);
     if (!eng.ok(state)) return;
-    eng.e.fusion = fused;
+    eng.e.fusion = v != Variant::unfused;
+    eng.e.bind = v == Variant::fused_unbound ? SG_BIND_NEVER : SG_BIND_AUTO;
     sg_gan_config cfg;
     sg_gan_config_default(&cfg);
     sg_gan g;
     sg_gan_init(&g, &cfg, &eng.e, 1);
     Batches batches(cfg);
+    sg_autothreads at;
+    sg_autothreads_init(&at, nth);
+    const bool automatic = v == Variant::fused_auto;
+    double threads_sum = 0.0;
 
     double t0 = sgb::now_seconds();
-    for (auto _ : state) {
-        sg_gan_run_step(&g, fill, &batches);
-        batches.next = (batches.next + 1) % Batches::count;
+    if (automatic) {
+        int n = sg_autothreads_next(&at, -1.0);
+        for (auto _ : state) {
+            sg_engine_set_threads(&eng.e, n);
+            threads_sum += n;
+            double s0 = sgb::now_seconds();
+            sg_gan_run_step(&g, fill, &batches);
+            n = sg_autothreads_next(&at, sgb::now_seconds() - s0);
+            batches.next = (batches.next + 1) % Batches::count;
+        }
+    } else {
+        for (auto _ : state) {
+            sg_gan_run_step(&g, fill, &batches);
+            batches.next = (batches.next + 1) % Batches::count;
+        }
     }
     double secs = sgb::now_seconds() - t0;
 
-    if (state.iterations())
+    if (state.iterations()) {
         state.counters["ms_per_step"] = 1e3 * secs / (double)state.iterations();
+        if (automatic) state.counters["threads_mean"] = threads_sum / (double)state.iterations();
+    }
     sgb::set_flops(state, step_flops(cfg), secs, sgb::peak_flops(k, nth));
     sg_gan_free(&g);
 }
@@ -86,10 +117,19 @@ void bm_step(benchmark::State &state, const sg_kernels *k, bool fused, int nth)
 
 void sgb::register_step()
 {
+    const struct {
+        Variant v;
+        const char *name;
+    } variants[] = {{Variant::fused, "fused"},
+                    {Variant::unfused, "unfused"},
+                    {Variant::fused_unbound, "fused_unbound"},
+                    {Variant::fused_auto, "fused_auto"}};
     for (const sg_kernels *k : isas())
-        for (bool fused : {true, false})
-            for (int nth : thread_counts())
-                add("step/" + std::string(k->isa) + (fused ? "/fused" : "/unfused") + "/b100_h256",
-                    nth, [=](benchmark::State &s) { bm_step(s, k, fused, nth); },
-                    benchmark::kMillisecond);
+        for (const auto &var : variants)
+            for (int nth : thread_counts()) {
+                if (var.v == Variant::fused_auto && nth < 2) continue; // nothing to choose
+                Variant v = var.v;
+                add("step/" + std::string(k->isa) + "/" + var.name + "/b100_h256", nth,
+                    [=](benchmark::State &s) { bm_step(s, k, v, nth); }, benchmark::kMillisecond);
+            }
 }

@@ -14,7 +14,14 @@
  * Threads: every call is made by all nth threads of the caller's parallel
  * region with its own ith (or by one thread with nth 1). Work is split over
  * output tiles only, never over K, and the tile grid does not depend on nth,
- * so results are bit-identical at any thread count. */
+ * so results are bit-identical at any thread count: the count may change
+ * between steps (sg_engine_set_threads), e.g. under an adaptive controller
+ * (autothreads.h).
+ *
+ * The barrier that ends each product is the engine's own (sg_barrier): it
+ * spins for up to spin_ns (50 us), then sleeps on a futex (a condition
+ * variable off Linux), so a thread waiting for a partner that the scheduler
+ * took off its core gives the core back instead of burning it. */
 #ifndef SIMDGAN_GEMM_H
 #define SIMDGAN_GEMM_H
 
@@ -34,12 +41,32 @@ typedef struct sg_view {
     size_t rs, cs;
 } sg_view;
 
+/* When the step binds thread ith to core ith (sg_hw_bind). Measured on 2
+ * cores (tools/load-test): idle, binding changes nothing; beside a CPU-bound
+ * process, 2 unbound threads often share one core (the scheduler balances
+ * task counts, 2 against 1, whoever they are) and the step took 1.5 to 1.6
+ * times as long as bound; a single thread gains nothing from binding and, bound,
+ * cannot leave a core that another bound process shares. Hence the default
+ * SG_BIND_AUTO: bind steps of 2 or more threads, not a single thread. */
+typedef enum sg_bind_policy {
+    SG_BIND_NEVER,  /* leave placement to the scheduler                    */
+    SG_BIND_ALWAYS, /* bind every step's threads, a single one included    */
+    SG_BIND_AUTO    /* bind when the step runs 2 or more threads (default) */
+} sg_bind_policy;
+
+/* The barrier's shared state (gemm.c). */
+typedef struct sg_sync sg_sync;
+
 typedef struct sg_engine {
     const sg_kernels *k;
     sg_blocking blk;
-    int nth;     /* threads of the parallel region            */
-    int fusion;  /* 1: fused kernels; 0: the unfused paths    */
-    int bind;    /* bind thread ith to core ith               */
+    int nth;      /* threads of the parallel region, 1..max_nth        */
+    int max_nth;  /* threads the workspace and the barrier are sized for */
+    int fusion;   /* 1: fused kernels; 0: the unfused paths             */
+    int bind;     /* an sg_bind_policy                                  */
+    int bind_now; /* the next region binds its threads (sg_engine_bind_update) */
+    long spin_ns; /* how long sg_barrier spins before it sleeps         */
+    sg_sync *sync;
     float *apack;       /* shared packed A, apack_cap floats  */
     size_t apack_cap;
     float **bpack;      /* per-thread packed B, bpack_cap     */
@@ -58,8 +85,18 @@ typedef struct sg_engine {
  * Returns -1 with error on a malformed override. */
 int sg_blocking_init(sg_blocking *b, const sg_kernels *k, const sg_hw *hw);
 
-/* Fills e; fusion from $SIMDGAN_FUSION (0 or 1, default 1). -1 with error. */
-int sg_engine_init(sg_engine *e, const sg_kernels *k, int nth);
+/* Fills e for up to max_nth threads (nth starts at max_nth); fusion from
+ * $SIMDGAN_FUSION (0 or 1, default 1); binding SG_BIND_AUTO. -1 with error. */
+int sg_engine_init(sg_engine *e, const sg_kernels *k, int max_nth);
+/* The thread count of the next parallel regions, 1..e->max_nth; called
+ * between steps, never inside a region. Results do not depend on it.
+ * -1 with error when out of range. */
+int sg_engine_set_threads(sg_engine *e, int nth);
+/* Sets e->bind_now from e->bind and e->nth; called before each parallel
+ * region (sg_gan_run_step does), whose thread ith then calls sg_hw_bind(ith)
+ * where bind_now is set and sg_hw_unbind() where not (both make a system
+ * call only when the thread's binding changes). */
+void sg_engine_bind_update(sg_engine *e);
 /* Makes the workspace large enough for products up to M x N x K (no
  * allocation happens inside sg_gemm). */
 void sg_engine_reserve(sg_engine *e, size_t M, size_t N, size_t K);
@@ -74,11 +111,20 @@ typedef struct sg_epilogue {
     size_t ldy;
 } sg_epilogue;
 
+/* Runs fn(ctx, ith) on e->nth threads, ith = 0..nth-1, in one parallel
+ * region, each thread bound to its core or not as e's binding policy says
+ * now (sg_engine_bind_update). Call from outside a parallel region; in a
+ * build without OpenMP, fn(ctx, 0). Exits with status 2 when OpenMP gives
+ * fewer threads than asked for. */
+void sg_parallel(sg_engine *e, void (*fn)(void *ctx, int ith), void *ctx);
+
 /* All threads call it; it ends with a barrier, so C is complete on return. */
 void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, float *C,
              size_t ldc, int accumulate, const sg_epilogue *epi, int ith);
 
-/* Thread helpers for (ith, nth) slices. */
+/* Thread helpers for (ith, nth) slices. sg_barrier: all e->nth threads of
+ * the region call it; none returns before all have arrived, and each sees
+ * the others' writes made before it. */
 void sg_barrier(const sg_engine *e);
 static inline void sg_slice(size_t n, int ith, int nth, size_t *i0, size_t *i1)
 {

@@ -8,10 +8,13 @@
 #ifdef SIMDGAN_HAVE_HWLOC
 #include <hwloc.h>
 static hwloc_topology_t topo;
+static hwloc_cpuset_t start_set; /* the first caller's binding: a taskset, a cgroup */
 #endif
 
 static sg_hw hw;
 static int hw_ready;
+/* Per thread: the ith it is bound for, and the ith whose binding failed. */
+static _Thread_local int bound_for = -1, failed_for = -1;
 
 static size_t sysfs_cache(int index)
 {
@@ -65,6 +68,12 @@ static int query_hwloc(void)
     hw.l2 = cache_size(HWLOC_OBJ_L2CACHE, NULL);
     hw.l3 = cache_size(HWLOC_OBJ_L3CACHE, &hw.l3_cores);
     hw.source = "hwloc";
+    start_set = hwloc_bitmap_alloc();
+    if (!start_set || hwloc_get_cpubind(topo, start_set, HWLOC_CPUBIND_THREAD) != 0 ||
+        hwloc_bitmap_iszero(start_set)) {
+        hwloc_bitmap_free(start_set);
+        start_set = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(topo));
+    }
     return 0;
 }
 #endif
@@ -87,17 +96,40 @@ const sg_hw *sg_hw_get(void)
 
 int sg_hw_bind(int ith)
 {
+    if (bound_for == ith) return 0;
+    if (failed_for == ith) return -1;
 #ifdef SIMDGAN_HAVE_HWLOC
-    if (!sg_hw_get() || !topo) return -1;
-    hwloc_obj_t core = hwloc_get_obj_by_type(topo, HWLOC_OBJ_CORE, (unsigned)(ith % hw.cores));
-    if (!core) return -1;
-    hwloc_cpuset_t set = hwloc_bitmap_dup(core->cpuset);
-    hwloc_bitmap_singlify(set);
-    int rc = hwloc_set_cpubind(topo, set, HWLOC_CPUBIND_THREAD);
-    hwloc_bitmap_free(set);
-    return rc == 0 ? 0 : -1;
-#else
-    (void)ith;
-    return -1;
+    int rc = -1;
+    if (sg_hw_get() && topo && start_set) {
+        int n = hwloc_get_nbobjs_inside_cpuset_by_type(topo, start_set, HWLOC_OBJ_CORE);
+        hwloc_obj_t core = n > 0 ? hwloc_get_obj_inside_cpuset_by_type(topo, start_set,
+                                                                         HWLOC_OBJ_CORE,
+                                                                         (unsigned)(ith % n))
+                                 : NULL;
+        hwloc_cpuset_t set = core ? hwloc_bitmap_alloc() : NULL;
+        if (set) {
+            hwloc_bitmap_and(set, core->cpuset, start_set);
+            hwloc_bitmap_singlify(set);
+            rc = hwloc_set_cpubind(topo, set, HWLOC_CPUBIND_THREAD) == 0 ? 0 : -1;
+            hwloc_bitmap_free(set);
+        }
+    }
+    if (rc == 0) {
+        bound_for = ith;
+        return 0;
+    }
 #endif
+    failed_for = ith;
+    return -1;
 }
+
+void sg_hw_unbind(void)
+{
+    if (bound_for < 0) return;
+#ifdef SIMDGAN_HAVE_HWLOC
+    hwloc_set_cpubind(topo, start_set, HWLOC_CPUBIND_THREAD);
+#endif
+    bound_for = -1;
+}
+
+int sg_hw_bound(void) { return bound_for; }

@@ -17,8 +17,14 @@ typedef struct sg_hw {
  * 32 KiB / 1 MiB / 8 MiB. */
 const sg_hw *sg_hw_get(void);
 
-/* Binds the calling thread to physical core ith % cores (its first hardware
- * thread). Returns 0, or -1 where binding is not available. */
+/* Binds the calling thread to physical core ith % n (its first hardware
+ * thread) of the n cores the process was allowed at start (so a taskset or
+ * cgroup is respected). Returns 0, or -1 where binding is not available (a
+ * failure is remembered per thread and core, not retried). */
 int sg_hw_bind(int ith);
+/* Gives the calling thread back the process's cpuset from start. */
+void sg_hw_unbind(void);
+/* The ith the calling thread is bound for, or -1. */
+int sg_hw_bound(void);
 
 #endif

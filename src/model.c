@@ -15,13 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hw.h"
 #include "rng.h"
 #include "util.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 const char *const sg_net_names[2 * SG_LAYERS] = {"0.weight", "0.bias", "2.weight",
                                                  "2.bias",   "4.weight", "4.bias"};
@@ -299,28 +294,22 @@ float *sg_net_tensor(sg_net *net, float *buf, const char *name, int *ndim, int64
     return NULL;
 }
 
+typedef struct step_ctx {
+    sg_gan *g;
+    sg_fill_fn fill;
+    void *ctx;
+} step_ctx;
+
+static void step_thread(void *p, int ith)
+{
+    const step_ctx *c = p;
+    c->fill(c->ctx, c->g, ith, c->g->e->nth);
+    sg_barrier(c->g->e);
+    sg_gan_step(c->g, ith);
+}
+
 void sg_gan_run_step(sg_gan *g, sg_fill_fn fill, void *ctx)
 {
-#ifdef _OPENMP
-    sg_engine *e = g->e;
-#pragma omp parallel num_threads(e->nth)
-    {
-        int ith = omp_get_thread_num();
-        if (omp_get_num_threads() != e->nth) {
-            if (ith == 0)
-                fprintf(stderr, "simdgan: OpenMP gave %d threads, %d were asked for "
-                                "(check OMP_THREAD_LIMIT and OMP_DYNAMIC)\n",
-                        omp_get_num_threads(), e->nth);
-            exit(2);
-        }
-        static _Thread_local int bound = -1;
-        if (e->bind && bound != ith) bound = sg_hw_bind(ith) == 0 ? ith : -2;
-        fill(ctx, g, ith, e->nth);
-        sg_barrier(e);
-        sg_gan_step(g, ith);
-    }
-#else
-    fill(ctx, g, 0, 1);
-    sg_gan_step(g, 0);
-#endif
+    step_ctx c = {g, fill, ctx};
+    sg_parallel(g->e, step_thread, &c);
 }
