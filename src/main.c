@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classifier.h"
+#include "commands.h"
 #include "cpu.h"
 #include "gemm.h"
 #include "hw.h"
@@ -30,6 +32,10 @@ static const char usage_main[] =
     "commands:\n"
     "  train     train G and D (see simdgan train --help); the default command\n"
     "  info      print the ISA chosen and why, cores, caches, blocking, threads\n"
+    "  sample    draw images from a G into a grid (see simdgan sample --help)\n"
+    "  eval      score a G against the test set: FCD, classifier score, classes,\n"
+    "            precision and recall (see simdgan eval --help)\n"
+    "  classifier  train the evaluation classifier (see simdgan classifier --help)\n"
     "\n"
     "flags:\n"
     "  -h, --help     this text\n"
@@ -253,6 +259,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sample")) return sg_cmd_sample(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval")) return sg_cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "classifier")) return sg_cmd_classifier(argc - 2, argv + 2);
     if (cmd[0] == '-') return cmd_train(argc - 1, argv + 1);
-    return bad("unknown command '%s'%s; expected train or info (see simdgan --help)", cmd, "");
+    return bad("unknown command '%s'%s; expected train, info, sample, eval or classifier (see "
+               "simdgan --help)", cmd, "");
 }

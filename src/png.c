@@ -89,12 +89,17 @@ int sg_png_write_rgb(const char *path, const uint8_t *rgb, int width, int height
 
 void sg_grid_size(int B, int h, int w, int *width, int *height)
 {
+    sg_grid_size_nrow(B, h, w, 8, width, height);
+}
+
+void sg_grid_size_nrow(int B, int h, int w, int nrow, int *width, int *height)
+{
     if (B == 1) {   /* make_grid returns a lone image as it is, unpadded */
         *width = w;
         *height = h;
         return;
     }
-    int cols = B < 8 ? B : 8;
+    int cols = B < nrow ? B : nrow;
     int rows = cols > 0 ? (B + cols - 1) / cols : 0;
     *width = (w + 2) * cols + 2;
     *height = (h + 2) * rows + 2;
@@ -113,12 +118,22 @@ static uint8_t to_byte(float x)
 
 int sg_save_grid(const char *path, const float *images, int B, int h, int w)
 {
+    return sg_save_grid_nrow(path, images, B, h, w, 8);
+}
+
+int sg_save_grid_nrow(const char *path, const float *images, int B, int h, int w, int nrow)
+{
     if (B <= 0 || h <= 0 || w <= 0 || h > 65536 || w > 65536 || B > 65536)
         return sg_error("%s: grid of %d images of %dx%d; expected 1..65536 images of at most "
                         "65536x65536", path, B, h, w);
+    if (nrow < 1 || nrow > 65536)
+        return sg_error("%s: grid with %d images per row; expected 1..65536", path, nrow);
+    int cols = B < nrow ? B : nrow, rows = (B + cols - 1) / cols, pad = B == 1 ? 0 : 2;
+    if ((w + 2LL) * cols + 2 > PNG_MAX_SIDE || (h + 2LL) * rows + 2 > PNG_MAX_SIDE)
+        return sg_error("%s: grid of %d images of %dx%d, %d per row, is too large for a PNG",
+                        path, B, h, w, nrow);
     int width, height;
-    sg_grid_size(B, h, w, &width, &height);
-    int cols = B < 8 ? B : 8, pad = B == 1 ? 0 : 2;
+    sg_grid_size_nrow(B, h, w, nrow, &width, &height);
 
     /* [height, width, 3], black padding */
     uint8_t *rgb = sg_xmalloc((size_t)width * (size_t)height * 3);
