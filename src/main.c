@@ -65,7 +65,10 @@ static const char usage_train[] =
     "  --latent N          size of z (64)\n"
     "  --hidden N          hidden layer width (256)\n"
     "  --seed N            seed of init, shuffles and z (0)\n"
-    "  --threads N         threads (default: OMP_NUM_THREADS, else physical cores)\n"
+    "  --threads N         threads (default: OMP_NUM_THREADS, else the physical cores,\n"
+    "                      fewer while another program makes fewer faster)\n"
+    "  --bind POLICY       bind thread i to core i: auto (the default: when 2 or more\n"
+    "                      threads run), always, or never\n"
     "  --data DIR          folder with the four IDX files, .gz or extracted\n"
     "                      (default: $SIMDGAN_DATA, ./data/MNIST/raw, ./data/mnist)\n"
     "  --dataset NAME      mnist or fashion-mnist (mnist); fashion-mnist also looks\n"
@@ -73,7 +76,28 @@ static const char usage_train[] =
     "  --out DIR           output folder (.)\n"
     "  --log-every N       steps between log lines, 0 for none (200)\n"
     "  --isa NAME          ref, avx2, avx512 or neon (default: best for this CPU)\n"
-    "  -h, --help          this text\n";
+    "  --checkpoint-every N  write the training state OUT/checkpoint.safetensors\n"
+    "                      every N steps (default: at the end of every epoch; 0: off)\n"
+    "  --resume            continue the run whose state is in --out; flags not given\n"
+    "                      are taken from the state, flags given must agree with it\n"
+    "                      (--epochs may be raised to train longer)\n"
+    "  --max-steps N       stop cleanly after N steps in all, writing the state\n"
+    "  --eval-every N      every N epochs, evaluate G on a fixed set of z against the\n"
+    "                      test set (as simdgan eval: FCD, classifier score, classes,\n"
+    "                      precision, recall), print it and log it (0: never, the default)\n"
+    "  --eval-n N          images each evaluation generates (10000)\n"
+    "  --fixed-z           also write OUT/samples/fixed_z-N.png every epoch: G on one\n"
+    "                      set of 64 z drawn at the start (simdgan sample --seed SEED's)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Every run logs OUT/metrics.csv (a row per log interval and evaluation). On a\n"
+    "terminal, stderr shows a progress line (epoch, step, steps/s, ETA).\n"
+    "One run per --out folder (a lock). SIGINT or SIGTERM finishes the step, writes\n"
+    "the state and exits 130 or 143; a second SIGINT exits at once, keeping the last\n"
+    "complete state.\n"
+    "\n"
+    "exit status: 0 done, 2 bad input (flag, data, output folder, state, disk full),\n"
+    "3 training diverged (the last good state is kept), 130 SIGINT, 143 SIGTERM\n";
 
 static int bad(const char *fmt, const char *a, const char *b)
 {
@@ -115,11 +139,23 @@ static int cmd_train(int argc, char **argv)
         if (len >= sizeof flag) return bad("unknown flag '%s'%s; see simdgan train --help", arg, "");
         memcpy(flag, arg, len);
         flag[len] = 0;
+        if (!strcmp(flag, "--resume") || !strcmp(flag, "--fixed-z")) {
+            if (eq) return bad("%s takes no value%s", flag, "");
+            if (flag[2] == 'r') o.resume = 1;
+            else o.fixed_z = 1;
+            continue;
+        }
         static const char *const known[] = {"--epochs", "--batch-size", "--lr", "--latent",
                                             "--hidden", "--seed", "--threads", "--data",
-                                            "--out", "--log-every", "--dataset", "--isa"};
+                                            "--out", "--log-every", "--dataset", "--isa",
+                                            "--checkpoint-every", "--max-steps", "--eval-every",
+                                            "--eval-n", "--bind"};
+        static const unsigned given[] = {SG_GIVEN_EPOCHS, SG_GIVEN_BATCH, SG_GIVEN_LR,
+                                         SG_GIVEN_LATENT, SG_GIVEN_HIDDEN, SG_GIVEN_SEED, 0, 0,
+                                         0, 0, SG_GIVEN_DATASET, SG_GIVEN_ISA, 0, 0, 0, 0, 0};
         int found = 0;
-        for (size_t k = 0; k < sizeof known / sizeof *known; k++) found |= !strcmp(flag, known[k]);
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+            if (!strcmp(flag, known[k])) found = 1, o.given |= given[k];
         if (!found) return bad("unknown flag '%s'%s; see simdgan train --help", flag, "");
         if (eq)
             val = eq + 1;
@@ -171,13 +207,30 @@ static int cmd_train(int argc, char **argv)
             o.out = val;
         } else if (!strcmp(flag, "--isa")) {
             o.isa = val;
+        } else if (!strcmp(flag, "--checkpoint-every")) {
+            if (parse_int(flag, val, 0, LONG_MAX, &v)) return 2;
+            o.checkpoint_every = v;
+        } else if (!strcmp(flag, "--max-steps")) {
+            if (parse_int(flag, val, 1, LONG_MAX, &v)) return 2;
+            o.max_steps = v;
+        } else if (!strcmp(flag, "--eval-every")) {
+            if (parse_int(flag, val, 0, 1000000, &v)) return 2;
+            o.eval_every = (int)v;
+        } else if (!strcmp(flag, "--bind")) {
+            static const char *const pol[] = {"never", "always", "auto"};
+            int p = 0;
+            while (p < 3 && strcmp(val, pol[p])) p++;
+            if (p == 3) return bad("%s %s: expected never, always or auto", flag, val);
+            o.bind = p; /* the order of sg_bind_policy */
+        } else if (!strcmp(flag, "--eval-n")) {
+            if (parse_int(flag, val, 4, 1000000, &v)) return 2;
+            o.eval_n = v;
         }
     }
-    if (sg_train(&o) != 0) {
-        fprintf(stderr, "simdgan: %s\n", sg_last_error());
-        return 2;
-    }
-    return 0;
+    o.signals = 1;
+    int rc = sg_train(&o);
+    if (rc != SG_EXIT_OK) fprintf(stderr, "simdgan: %s\n", sg_last_error());
+    return rc;
 }
 
 static void print_size(const char *what, size_t bytes)
@@ -230,11 +283,12 @@ static int cmd_info(int argc, char **argv)
         return 2;
     }
 #ifdef _OPENMP
-    printf("threads: %d (%s), OpenMP, one thread bound per core%s\n", nth, nwhy,
+    printf("threads: %d (%s%s), OpenMP; %s\n", nth, nwhy,
+           strcmp(nwhy, "OMP_NUM_THREADS") ? "; train uses fewer while that is faster" : "",
 #ifdef SIMDGAN_HAVE_HWLOC
-           ""
+           "thread i bound to core i when 2 or more run (--bind)"
 #else
-           " (not bound: built without hwloc)"
+           "threads not bound (built without hwloc)"
 #endif
     );
 #else

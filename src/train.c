@@ -1,20 +1,40 @@
-/* train.c: the tutorial's training loop around sg_gan_step: data, shuffles,
- * z, log lines, sample grids and checkpoints. */
-#define _POSIX_C_SOURCE 200809L
+/* train.c: the tutorial's training loop around sg_gan_step, made safe to
+ * trust with hours of work: data, shuffles, z, log lines, sample grids, the
+ * metrics log, the training state and checkpoints, the lock on the output
+ * folder, clean stops on signals and divergence.
+ *
+ * Steps are numbered globally (epoch * steps_per_epoch + step); the shuffle
+ * of an epoch and the z of a step are drawn from counters, so a run that
+ * continues from a state written after global step s computes the same bits
+ * as one that never stopped. */
+#define _DEFAULT_SOURCE
 #include "train.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "autothreads.h"
 #include "cpu.h"
+#include "eval.h"
 #include "hw.h"
 #include "mnist.h"
 #include "png.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "sample.h"
+#include "state.h"
 #include "util.h"
 
 void sg_train_opts_default(sg_train_opts *o)
@@ -26,6 +46,10 @@ void sg_train_opts_default(sg_train_opts *o)
     o->dataset = "mnist";
     o->out = ".";
     o->log_every = 200;
+    o->checkpoint_every = -1;
+    o->eval_n = 10000;
+    o->progress = -1;
+    o->bind = SG_BIND_AUTO;
 }
 
 int sg_threads_default(int *nth, const char **why)
@@ -57,6 +81,303 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* ---- signals ------------------------------------------------------------ */
+
+/* The first SIGINT or SIGTERM asks for a clean stop after the current step;
+ * a SIGINT after that exits at once, removing the temporaries in flight, so
+ * the folder keeps its last complete state. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    if (stop_signal && sig == SIGINT) {
+        sg_out_unlink_pending();
+        _exit(SG_EXIT_SIGINT);
+    }
+    stop_signal = sig;
+}
+
+typedef struct saved_signals {
+    struct sigaction intr, term, pipe;
+} saved_signals;
+
+static void signals_install(saved_signals *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &s->intr);
+    sigaction(SIGTERM, &sa, &s->term);
+    /* A closed stdout (simdgan train | head -1) must not kill the run: the
+     * log's write fails with EPIPE instead, and training goes on. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &s->pipe);
+}
+
+static void signals_restore(const saved_signals *s)
+{
+    sigaction(SIGINT, &s->intr, NULL);
+    sigaction(SIGTERM, &s->term, NULL);
+    sigaction(SIGPIPE, &s->pipe, NULL);
+}
+
+/* ---- the output folder -------------------------------------------------- */
+
+static int join(char *dst, size_t cap, const char *dir, const char *name)
+{
+    if ((size_t)snprintf(dst, cap, "%s/%s", dir, name) >= cap)
+        return sg_error("%s/%s: path too long", dir, name);
+    return 0;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* One run per folder: an exclusive flock on OUT/.simdgan.lock, held until
+ * the process ends; the file holds the holder's PID for the message. */
+static int lock_out(const char *out, int *fd)
+{
+    char path[4096];
+    if (join(path, sizeof path, out, ".simdgan.lock") != 0) return -1;
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (f < 0) return sg_error("--out %s: cannot create its lock file (%s)", out, strerror(errno));
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[32] = {0};
+        ssize_t n = pread(f, buf, sizeof buf - 1, 0);
+        long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+        close(f);
+        if (e == EWOULDBLOCK)
+            return sg_error("--out %s: another simdgan run (pid %ld) is writing to this folder; "
+                            "expected one run per folder (wait for it, or choose another --out)",
+                            out, pid);
+        return sg_error("--out %s: cannot lock the folder (%s)", out, strerror(e));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len) {
+        close(f);
+        return sg_error("--out %s: cannot write its lock file (%s)", out, strerror(errno));
+    }
+    *fd = f;
+    return 0;
+}
+
+/* Removes temporaries a killed run left: "<name>.tmp.<digits>" where name is
+ * one of simdgan's outputs (.safetensors, .png, .csv). Nothing else. */
+static void clean_stale(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        const char *mark = strstr(ent->d_name, SG_TMP_MARK);
+        if (!mark) continue;
+        const char *digits = mark + strlen(SG_TMP_MARK);
+        if (!*digits || strspn(digits, "0123456789") != strlen(digits)) continue;
+        size_t stem = (size_t)(mark - ent->d_name);
+        static const char *const ext[] = {".safetensors", ".png", ".csv"};
+        int ours = 0;
+        for (int i = 0; i < 3; i++) {
+            size_t l = strlen(ext[i]);
+            ours |= stem > l && !strncmp(mark - l, ext[i], l);
+        }
+        char path[4400];
+        struct stat st;
+        if (ours && join(path, sizeof path, dir, ent->d_name) == 0 && lstat(path, &st) == 0 &&
+            S_ISREG(st.st_mode))
+            unlink(path);
+    }
+    closedir(d);
+}
+
+/* A file simdgan will write must be a file or absent. */
+static int check_target(const char *dir, const char *name)
+{
+    char path[4400];
+    struct stat st;
+    if (join(path, sizeof path, dir, name) != 0) return -1;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return sg_error("%s: is %s; expected a file or nothing there", path,
+                        S_ISDIR(st.st_mode) ? "a folder" : "not a regular file");
+    return 0;
+}
+
+static int probe_write(const char *dir, const char *what)
+{
+    char probe[4400];
+    sg_outfile o;
+    if (join(probe, sizeof probe, dir, ".simdgan-probe") != 0) return -1;
+    if (sg_out_open(&o, probe) != 0)
+        return sg_error("%s %s: folder is not writable (%s)", what, dir, strerror(errno));
+    sg_out_abort(&o);
+    return 0;
+}
+
+/* Before any training time is spent: OUT and OUT/samples exist and are
+ * writable, locked for this run, cleared of stale temporaries, no folder
+ * stands where an output goes, and the disk has room for a state and the
+ * checkpoints beside the old ones. */
+static int prepare_out(const char *out, char *samples, size_t cap, int *lock_fd, size_t bytes)
+{
+    if (sg_mkdir(out) != 0) return sg_error("--out %s", sg_last_error());
+    if (*lock_fd < 0 && lock_out(out, lock_fd) != 0) return -1;
+    if (probe_write(out, "--out") != 0) return -1;
+    if (join(samples, cap, out, "samples") != 0) return -1;
+    if (sg_mkdir(samples) != 0) return sg_error("--out %s", sg_last_error());
+    if (probe_write(samples, "--out") != 0) return -1;
+    clean_stale(out);
+    clean_stale(samples);
+    static const char *const names[] = {"G.safetensors", "D.safetensors", SG_STATE_FILE,
+                                        "metrics.csv"};
+    for (int i = 0; i < 4; i++)
+        if (check_target(out, names[i]) != 0) return -1;
+    struct statvfs fs;
+    if (statvfs(out, &fs) == 0) {
+        unsigned long long avail = (unsigned long long)fs.f_bavail * fs.f_frsize;
+        if (avail < bytes)
+            return sg_error("--out %s: %.1f MiB free; a checkpoint and its samples need %.1f MiB",
+                            out, (double)avail / 1048576.0, (double)bytes / 1048576.0);
+    }
+    return 0;
+}
+
+/* ---- checkpoints -------------------------------------------------------- */
+
+static int save_net(sg_outfile *f, const char *out, const char *file, sg_net *net,
+                    const sg_train_opts *o, long step)
+{
+    char path[4096], epochs[32], seed[32], st[32];
+    if (join(path, sizeof path, out, file) != 0) return -1;
+    sg_st_tensor t[2 * SG_LAYERS];
+    for (int i = 0; i < 2 * SG_LAYERS; i++) {
+        t[i].name = sg_net_names[i];
+        t[i].data = sg_net_tensor(net, net->param, sg_net_names[i], &t[i].ndim, t[i].shape);
+    }
+    snprintf(epochs, sizeof epochs, "%d", o->epochs);
+    snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
+    snprintf(st, sizeof st, "%ld", step);
+    const char *meta[] = {"format", "pt", "producer", "simdgan " SIMDGAN_VERSION,
+                          "epochs", epochs, "seed", seed, "dataset", o->dataset, "step", st};
+    return sg_st_write_tmp(f, path, t, 2 * SG_LAYERS, meta, 6);
+}
+
+/* G.safetensors and D.safetensors as a pair: both written and synced, then
+ * both renamed; the state names the pair's step, and each file carries it. */
+static int save_pair(const char *out, sg_gan *g, const sg_train_opts *o, long step)
+{
+    sg_outfile fg, fd;
+    if (save_net(&fg, out, "G.safetensors", &g->G, o, step) != 0) return -1;
+    if (save_net(&fd, out, "D.safetensors", &g->D, o, step) != 0) {
+        sg_out_abort(&fg);
+        return -1;
+    }
+    if (sg_out_rename(&fg) != 0) {
+        sg_out_abort(&fd);
+        return -1;
+    }
+    return sg_out_rename(&fd);
+}
+
+/* The step a checkpoint file says it holds, or -1. */
+static long pair_file_step(const char *out, const char *file)
+{
+    char path[4096];
+    if (join(path, sizeof path, out, file) != 0) return -1;
+    sg_st_file *f = sg_st_open(path);
+    if (!f) return -1;
+    const char *s = sg_st_meta(f, "step");
+    long step = s ? strtol(s, NULL, 10) : -1;
+    sg_st_close(f);
+    return step;
+}
+
+/* ---- the metrics log ---------------------------------------------------- */
+
+static const char metrics_header[] =
+    "epoch,step,global_step,d_loss,g_loss,d_x,d_g_z,ms_per_step,fcd,fcd_floor,classifier_score,"
+    "classes_covered,kl_uniform,precision,recall\n";
+
+/* Opens OUT/metrics.csv for appending. A fresh run starts it anew; a resumed
+ * one keeps the rows up to the state's global step (a killed run may have
+ * logged steps past its last state, which the resumed run logs again). */
+static FILE *metrics_open(const char *out, long keep_upto, int fresh)
+{
+    char path[4096];
+    if (join(path, sizeof path, out, "metrics.csv") != 0) return NULL;
+    if (!fresh) {
+        FILE *in = fopen(path, "rb");
+        if (in) {
+            sg_outfile o;
+            if (sg_out_open(&o, path) != 0) {
+                fclose(in);
+                return NULL;
+            }
+            char line[1024];
+            int first = 1;
+            while (fgets(line, sizeof line, in)) {
+                long e, s, gs;
+                if (first) {
+                    first = 0;
+                    fputs(metrics_header, o.f);
+                    if (!strcmp(line, metrics_header)) continue;
+                }
+                if (sscanf(line, "%ld,%ld,%ld,", &e, &s, &gs) == 3 && gs <= keep_upto)
+                    fputs(line, o.f);
+            }
+            fclose(in);
+            if (sg_out_commit(&o) != 0) return NULL;
+            FILE *f = fopen(path, "ab");
+            if (!f) sg_error("%s: cannot append (%s)", path, strerror(errno));
+            return f;
+        }
+    }
+    sg_outfile o;
+    if (sg_out_open(&o, path) != 0) return NULL;
+    fputs(metrics_header, o.f);
+    if (sg_out_commit(&o) != 0) return NULL;
+    FILE *f = fopen(path, "ab");
+    if (!f) sg_error("%s: cannot append (%s)", path, strerror(errno));
+    return f;
+}
+
+/* ---- progress ----------------------------------------------------------- */
+
+/* One line on stderr, redrawn in place at most 4 times a second: epoch,
+ * step, steps/s, ETA. Cleared before anything else is printed. */
+typedef struct progress {
+    int on, shown;
+    double t_start, t_last;
+    long first, total, steps;
+} progress;
+
+static void progress_clear(progress *p)
+{
+    if (p->shown) fputs("\r\033[K", stderr);
+    p->shown = 0;
+}
+
+static void progress_draw(progress *p, long gs, int epochs, double t)
+{
+    if (!p->on || (t - p->t_last < 0.25 && gs < p->total)) return;
+    p->t_last = t;
+    double rate = (double)(gs - p->first) / (t - p->t_start);
+    double eta = rate > 0 ? (double)(p->total - gs) / rate : 0;
+    long e = (long)eta;
+    fprintf(stderr, "\r\033[Kepoch %ld/%d  step %ld/%ld  %.0f steps/s  ETA %ldh%02ldm%02lds",
+            gs / p->steps + (gs < p->total), epochs, gs % p->steps, p->steps, rate, e / 3600,
+            e / 60 % 60, e % 60);
+    p->shown = 1;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
 /* What each step's fill needs: the data, this epoch's order, the step. */
 typedef struct fill_ctx {
     const sg_dataset *ds;
@@ -87,126 +408,441 @@ static void fill_step(void *ctx, sg_gan *g, int ith, int nth)
     g->e->k->normal(g->z2, i0, i1, f->seed, SG_STREAM_Z, f->global, 1);
 }
 
-static int join(char *dst, size_t cap, const char *dir, const char *name)
+static int all_finite(const float *x, size_t n)
 {
-    if ((size_t)snprintf(dst, cap, "%s/%s", dir, name) >= cap)
-        return sg_error("%s/%s: path too long", dir, name);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/* --resume: the state's flags become the run's; a flag given on the command
+ * line must agree. */
+static int merge_state(sg_train_opts *o, const sg_state *s, const char *path)
+{
+    char a[64], b[64];
+#define SAME(bit, flag, fmt, mine, theirs)                                                  \
+    do {                                                                                    \
+        snprintf(a, sizeof a, fmt, mine), snprintf(b, sizeof b, fmt, theirs);               \
+        if ((o->given & (bit)) && strcmp(a, b) != 0)                                        \
+            return sg_error("%s %s differs from the training state's %s (%s); expected the " \
+                            "same value to continue, or another --out for a new run",       \
+                            flag, a, b, path);                                              \
+    } while (0)
+    SAME(SG_GIVEN_LATENT, "--latent", "%d", o->cfg.latent, s->cfg.latent);
+    SAME(SG_GIVEN_HIDDEN, "--hidden", "%d", o->cfg.hidden, s->cfg.hidden);
+    SAME(SG_GIVEN_BATCH, "--batch-size", "%d", o->cfg.batch, s->cfg.batch);
+    SAME(SG_GIVEN_LR, "--lr", "%.9g", o->cfg.lr, s->cfg.lr);
+    SAME(SG_GIVEN_SEED, "--seed", "%" PRIu64, o->seed, s->seed);
+    SAME(SG_GIVEN_DATASET, "--dataset", "%s", o->dataset, s->dataset);
+    SAME(SG_GIVEN_ISA, "--isa", "%s", o->isa ? o->isa : "", s->isa);
+#undef SAME
+    o->cfg.latent = s->cfg.latent, o->cfg.hidden = s->cfg.hidden, o->cfg.batch = s->cfg.batch;
+    o->cfg.lr = s->cfg.lr;
+    o->seed = s->seed;
+    o->dataset = s->dataset;
+    o->isa = s->isa;
+    long at = s->epoch * s->steps_per_epoch + s->step;
+    if (!(o->given & SG_GIVEN_EPOCHS))
+        o->epochs = s->epochs;
+    else if ((long)o->epochs * s->steps_per_epoch < at)
+        return sg_error("--epochs %d: the training state (%s) is already at epoch %ld, step %ld; "
+                        "expected at least %ld", o->epochs, path, s->epoch, s->step,
+                        s->epoch + (s->step > 0));
     return 0;
 }
 
-/* The output folder must exist or be creatable, and be writable, before any
- * training time is spent. */
-static int prepare_out(const char *out, char *samples, size_t cap)
+struct sg_trainer {
+    sg_train_opts o;      /* the caller's, with a resumed state's flags merged */
+    char dir[4096], samples[4096], state_path[4200];
+    int lock_fd, resumed, adapt, step_nth, stdout_ok, have_engine, have_gan;
+    const sg_kernels *k;
+    char why[256];
+    const char *nwhy;
+    sg_dataset ds;
+    sg_engine e;
+    sg_gan g;
+    sg_evaluator *ev;
+    sg_autothreads at;
+    size_t B, img, steps;
+    long gs, start;       /* global step: now, and when opened            */
+    long perm_epoch;      /* the epoch whose shuffle perm holds, -1: none  */
+    sg_state st;          /* the state resumed from (o's strings point into it) */
+    sg_state cur;         /* what the next state written says              */
+    uint32_t *perm;       /* [n] this epoch's order                        */
+    float *real;          /* [B, image] the first epoch's last real batch  */
+    float lut[256];       /* pixel -> ((p / 255) - 0.5) / 0.5, as torchvision */
+    fill_ctx f;
+    float *ev_z, *ev_x;   /* [eval_n, latent], [eval_n, image]             */
+    float *fixed_z, *fixed_x; /* [FIXED_Z_N, latent], [FIXED_Z_N, image]   */
+    progress prog;
+    FILE *metrics;
+    double t_row;         /* when the last metrics row was written         */
+    long row_steps;       /* steps since                                   */
+};
+
+enum { FIXED_Z_N = 64 };
+
+long sg_trainer_step(const sg_trainer *t) { return t->gs; }
+long sg_trainer_steps_per_epoch(const sg_trainer *t) { return (long)t->steps; }
+sg_gan *sg_trainer_gan(sg_trainer *t) { return &t->g; }
+
+void sg_trainer_close(sg_trainer *t)
 {
-    if (sg_mkdir(out) != 0) return sg_error("--out %s: %s", out, sg_last_error());
-    char probe[4096];
-    sg_outfile o;
-    if (join(probe, sizeof probe, out, ".simdgan-probe") != 0) return -1;
-    if (sg_out_open(&o, probe) != 0)
-        return sg_error("--out %s: folder is not writable (%s)", out, strerror(errno));
-    sg_out_abort(&o);
-    if (join(samples, cap, out, "samples") != 0) return -1;
-    if (sg_mkdir(samples) != 0) return sg_error("--out %s: %s", out, sg_last_error());
-    return 0;
+    if (!t) return;
+    if (t->metrics) fclose(t->metrics);
+    if (t->ev) sg_eval_close(t->ev);
+    free(t->ev_z), free(t->ev_x), free(t->fixed_z), free(t->fixed_x);
+    free(t->perm), free(t->real);
+    if (t->have_gan) sg_gan_free(&t->g);
+    if (t->have_engine) sg_engine_free(&t->e);
+    sg_dataset_free(&t->ds);
+    if (t->lock_fd >= 0) close(t->lock_fd);
+    free(t);
 }
 
-static int save_net(const char *out, const char *file, sg_net *net, const sg_train_opts *o)
+int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
 {
-    char path[4096], epochs[32], seed[32];
-    if (join(path, sizeof path, out, file) != 0) return -1;
-    sg_st_tensor t[2 * SG_LAYERS];
-    for (int i = 0; i < 2 * SG_LAYERS; i++) {
-        t[i].name = sg_net_names[i];
-        t[i].data = sg_net_tensor(net, net->param, sg_net_names[i], &t[i].ndim, t[i].shape);
+    sg_trainer *t = calloc(1, sizeof *t);
+    if (!t) return sg_error("out of memory"), SG_EXIT_BAD_INPUT;
+    *out = NULL;
+    t->o = *opts;
+    t->lock_fd = -1;
+    t->perm_epoch = -1;
+    t->stdout_ok = !opts->quiet;
+    sg_train_opts *o = &t->o;
+    sg_state *st = &t->st;
+    sg_st_file *st_file = NULL;
+
+    /* The state lives in OUT: lock an existing OUT before reading it, so the
+     * state read is the last one written. */
+    if (join(t->state_path, sizeof t->state_path, o->out, SG_STATE_FILE) != 0) goto fail;
+    if (is_dir(o->out)) {
+        if (lock_out(o->out, &t->lock_fd) != 0) goto fail;
+        int r = sg_state_read(t->state_path, st, &st_file);
+        if (r < 0) goto fail;
+        if (r == 0 && o->resume) {
+            t->resumed = 1;
+        } else if (r == 0) {
+            long at = st->epoch * st->steps_per_epoch + st->step;
+            sg_st_close(st_file);
+            st_file = NULL;
+            if (at < (long)st->epochs * st->steps_per_epoch) {
+                sg_error("--out %s holds an unfinished run (epoch %ld of %d); continue it with "
+                         "--resume, or choose another --out", o->out, st->epoch, st->epochs);
+                goto fail;
+            }
+        }
     }
-    snprintf(epochs, sizeof epochs, "%d", o->epochs);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    const char *meta[] = {"format", "pt", "producer", "simdgan " SIMDGAN_VERSION,
-                          "epochs", epochs, "seed", seed, "dataset", o->dataset};
-    return sg_st_write(path, t, 2 * SG_LAYERS, meta, 5);
-}
+    if (o->resume && !t->resumed)
+        fprintf(stderr, "simdgan: --resume: no training state in %s; starting from the beginning\n",
+                o->out);
+    if (t->resumed && merge_state(o, st, t->state_path) != 0) goto fail;
 
-int sg_train(const sg_train_opts *o)
-{
     const sg_gan_config *c = &o->cfg;
-    char dir[4096], samples[4096], path[4200];
-    sg_dataset ds = {0};
-    if (sg_data_find(dir, sizeof dir, o->data, o->dataset) != 0) return -1;
-    if (sg_mnist_load(&ds, dir, 1) != 0) return -1;
-    if ((size_t)c->batch > ds.n) {
-        size_t n = ds.n;
-        sg_dataset_free(&ds);
-        return sg_error("--batch-size %d: larger than the %zu training images", c->batch, n);
+    sg_dataset *ds = &t->ds;
+    if (sg_data_find(t->dir, sizeof t->dir, o->data, o->dataset) != 0 ||
+        sg_mnist_load(ds, t->dir, 1) != 0 || sg_dataset_check(ds, o->dataset, t->dir) != 0)
+        goto fail;
+    if ((size_t)c->batch > ds->n) {
+        sg_error("--batch-size %d: larger than the %zu training images", c->batch, ds->n);
+        goto fail;
+    }
+    const size_t B = t->B = (size_t)c->batch, img = t->img = (size_t)c->image;
+    const size_t steps = t->steps = ds->n / B;
+    if (t->resumed && (st->data_crc != ds->crc || st->data_n != (long)ds->n ||
+                       st->steps_per_epoch != (long)steps || st->cfg.image != c->image)) {
+        sg_error("%s: %zu training images with CRC-32 %08" PRIx32 "; the training state (%s) was "
+                 "trained on %ld with CRC-32 %08" PRIx32 ": expected the same training files",
+                 t->dir, ds->n, ds->crc, t->state_path, st->data_n, st->data_crc);
+        goto fail;
     }
     /* Everything that can be refused is checked before the output folder is
      * touched: the data, the kernel table, the threads, the environment. */
-    char why[256];
-    const sg_kernels *k = sg_kernels_select(o->isa, why, sizeof why);
+    const sg_kernels *k = t->k = sg_kernels_select(o->isa, t->why, sizeof t->why);
     int nth = o->threads;
-    const char *nwhy = "--threads";
-    sg_engine e;
-    if (!k || (nth == 0 && sg_threads_default(&nth, &nwhy) != 0) ||
-        sg_engine_init(&e, k, nth) != 0) {
-        sg_dataset_free(&ds);
-        return -1;
+    t->nwhy = "--threads";
+    if (!k) {
+        if (t->resumed)
+            sg_error("the training state (%s) was computed with the %s kernels: %s",
+                     t->state_path, st->isa, sg_last_error());
+        goto fail;
     }
-    if (prepare_out(o->out, samples, sizeof samples) != 0) {
-        sg_engine_free(&e);
-        sg_dataset_free(&ds);
-        return -1;
+    if ((nth == 0 && sg_threads_default(&nth, &t->nwhy) != 0) || sg_engine_init(&t->e, k, nth) != 0)
+        goto fail;
+    t->have_engine = 1;
+    sg_gan_init(&t->g, c, &t->e, o->seed);
+    t->have_gan = 1;
+    if (o->eval_every && !(t->ev = sg_eval_open_with(NULL, o->dataset, t->dir, &t->e))) {
+        sg_error("--eval-every: %s", sg_last_error());
+        goto fail;
     }
-    e.bind = 1;
-    sg_gan g;
-    sg_gan_init(&g, c, &e, o->seed);
+    /* A state, a pair of checkpoints and two grids, beside the old ones. */
+    size_t need = 4 * (t->g.G.total + t->g.D.total) * sizeof(float) + (size_t)(1 << 20);
+    if (prepare_out(o->out, t->samples, sizeof t->samples, &t->lock_fd, need) != 0) goto fail;
+    if (t->resumed) {
+        int r = sg_state_load_tensors(st_file, t->state_path, &t->g, st);
+        st_file = NULL;
+        if (r != 0) goto fail;
+    }
+    t->e.bind = o->bind;
+    /* The default thread count adapts: every step's bits are the same at any
+     * count, so when another process takes a core and fewer threads run
+     * faster, the run switches to fewer (autothreads.h). */
+    t->adapt = o->threads == 0 && strcmp(t->nwhy, "OMP_NUM_THREADS") != 0 && t->e.max_nth > 1;
+    sg_autothreads_init(&t->at, t->e.max_nth);
+    t->step_nth = t->adapt ? sg_autothreads_next(&t->at, -1.0) : t->e.max_nth;
 
-    const size_t B = (size_t)c->batch, img = (size_t)c->image, steps = ds.n / B;
-    uint32_t *perm = sg_xmalloc(ds.n * sizeof(uint32_t));
-    float *real = sg_xmalloc(B * img * sizeof(float));
-    float lut[256];
-    for (int p = 0; p < 256; p++) lut[p] = ((float)p / 255.0f - 0.5f) / 0.5f;
-    fill_ctx f = {&ds, perm, lut, 0, 0, o->seed};
+    t->gs = t->start = t->resumed ? st->epoch * (long)steps + st->step : 0;
+    sg_state *cur = &t->cur;
+    cur->cfg = *c;
+    cur->seed = o->seed;
+    snprintf(cur->dataset, sizeof cur->dataset, "%s", o->dataset);
+    cur->data_crc = ds->crc;
+    cur->data_n = (long)ds->n;
+    snprintf(cur->isa, sizeof cur->isa, "%s", k->isa);
+    cur->threads = t->e.max_nth;
+    cur->epochs = o->epochs;
+    cur->steps_per_epoch = (long)steps;
+    cur->pair_step = t->resumed ? st->pair_step : -1;
 
+    t->perm = sg_xmalloc(ds->n * sizeof(uint32_t));
+    t->real = sg_xmalloc(B * img * sizeof(float));
+    for (int p = 0; p < 256; p++) t->lut[p] = ((float)p / 255.0f - 0.5f) / 0.5f;
+    t->f = (fill_ctx){ds, t->perm, t->lut, 0, 0, o->seed};
+    /* The evaluation's z and the fixed-z grid's: `simdgan sample --seed S`'s
+     * z for the run's seed, drawn once. */
+    if (t->ev) {
+        t->ev_z = sg_xmalloc((size_t)o->eval_n * (size_t)c->latent * sizeof(float));
+        t->ev_x = sg_xmalloc((size_t)o->eval_n * img * sizeof(float));
+        sg_sample_z(k, t->ev_z, (size_t)o->eval_n, c->latent, o->seed);
+    }
+    if (o->fixed_z) {
+        t->fixed_z = sg_xmalloc((size_t)FIXED_Z_N * (size_t)c->latent * sizeof(float));
+        t->fixed_x = sg_xmalloc((size_t)FIXED_Z_N * img * sizeof(float));
+        sg_sample_z(k, t->fixed_z, FIXED_Z_N, c->latent, o->seed);
+    }
+    t->prog = (progress){o->progress > 0 || (o->progress < 0 && isatty(STDERR_FILENO)), 0, now(),
+                         0, t->gs, (long)o->epochs * (long)steps, (long)steps};
+    if (!(t->metrics = metrics_open(o->out, t->gs, !t->resumed))) goto fail;
+    t->t_row = now();
+    if (t->resumed)
+        fprintf(stderr, "simdgan: resuming %s at epoch %ld, step %ld of %zu (seed %" PRIu64
+                        ", %s)\n", t->state_path, t->gs / (long)steps, t->gs % (long)steps, steps,
+                o->seed, k->isa);
     fprintf(stderr, "simdgan: %s, %zu images from %s; %s; %d threads (%s); %s kernels\n",
-            o->dataset, ds.n, dir, why, e.nth, nwhy, e.fusion ? "fused" : "unfused");
-    int rc = 0;
-    double t0 = now();
-    for (int epoch = 0; epoch < o->epochs && rc == 0; epoch++) {
-        sg_rng_permutation(perm, ds.n, o->seed, SG_STREAM_SHUFFLE, (uint32_t)epoch);
-        for (size_t s = 0; s < steps; s++) {
-            f.step = s;
-            f.global = (uint32_t)((size_t)epoch * steps + s);
-            sg_gan_run_step(&g, fill_step, &f);
-            if (o->log_every && (s + 1) % (size_t)o->log_every == 0) {
-                printf("Epoch [%d/%d], Step [%zu/%zu], d_loss: %.4f, g_loss: %.4f, D(x): %.2f, "
-                       "D(G(z)): %.2f\n",
-                       epoch, o->epochs, s + 1, steps, g.d_loss, g.g_loss, g.d_x, g.d_g_z);
-                fflush(stdout);
+            o->dataset, ds->n, t->dir, t->why, t->e.max_nth,
+            t->adapt ? "physical cores; fewer while that is faster" : t->nwhy,
+            t->e.fusion ? "fused" : "unfused");
+    *out = t;
+    return SG_EXIT_OK;
+fail:
+    sg_st_close(st_file);
+    sg_trainer_close(t);
+    return SG_EXIT_BAD_INPUT;
+}
+
+/* Writes the state for position t->gs; 0, or an exit status with error. */
+static int save_state(sg_trainer *t)
+{
+    t->cur.epoch = t->gs / (long)t->steps;
+    t->cur.step = t->gs % (long)t->steps;
+    t->cur.epochs = t->o.epochs;
+    if (!sg_gan_finite(&t->g)) return SG_EXIT_DIVERGED;
+    return sg_state_write(t->state_path, &t->g, &t->cur) != 0 ? SG_EXIT_BAD_INPUT : SG_EXIT_OK;
+}
+
+/* The end of an epoch: the tutorial saves the last real batch once and the
+ * last G step's G(z) (now in xd's first B rows) every epoch; and the
+ * fixed-z grid. */
+static int epoch_images(sg_trainer *t, long epoch)
+{
+    const sg_dataset *ds = &t->ds;
+    char name[64], path[4200];
+    if (!all_finite(t->g.xd, t->B * t->img))
+        return sg_error("training diverged in epoch %ld: G's images are not finite; the last "
+                        "good state is left as it was; try a lower --lr", epoch),
+               SG_EXIT_DIVERGED;
+    if (epoch == 0) {
+        gather(&t->f, t->real, (t->steps - 1) * t->B, 0, t->B, t->img);
+        if (join(path, sizeof path, t->samples, "real_images.png") != 0 ||
+            sg_save_grid(path, t->real, (int)t->B, ds->rows, ds->cols) != 0)
+            return SG_EXIT_BAD_INPUT;
+    }
+    snprintf(name, sizeof name, "fake_images-%ld.png", epoch + 1);
+    if (join(path, sizeof path, t->samples, name) != 0 ||
+        sg_save_grid(path, t->g.xd, (int)t->B, ds->rows, ds->cols) != 0)
+        return SG_EXIT_BAD_INPUT;
+    if (t->fixed_z) {
+        sg_net_generate(&t->g, &t->g.G, t->fixed_z, FIXED_Z_N, t->fixed_x);
+        snprintf(name, sizeof name, "fixed_z-%ld.png", epoch + 1);
+        if (join(path, sizeof path, t->samples, name) != 0 ||
+            sg_save_grid_nrow(path, t->fixed_x, FIXED_Z_N, ds->rows, ds->cols, 8) != 0)
+            return SG_EXIT_BAD_INPUT;
+    }
+    return SG_EXIT_OK;
+}
+
+int sg_trainer_run(sg_trainer *t, long until, sg_log_fn on_log, void *user)
+{
+    sg_train_opts *o = &t->o;
+    const long steps = (long)t->steps;
+    if (until > (long)o->epochs * steps) o->epochs = (int)((until + steps - 1) / steps);
+    const long total = (long)o->epochs * steps;
+    t->prog.total = total;
+    saved_signals saved;
+    if (o->signals) signals_install(&saved);
+    int rc = SG_EXIT_OK, stop_asked = 0;
+    const char *stopped_by = NULL;
+    while (t->gs < until) {
+        const long epoch = t->gs / steps, s = t->gs % steps;
+        if (epoch != t->perm_epoch) {
+            sg_rng_permutation(t->perm, t->ds.n, o->seed, SG_STREAM_SHUFFLE, (uint32_t)epoch);
+            t->perm_epoch = epoch;
+        }
+        if (o->max_steps && t->gs >= o->max_steps) {
+            stopped_by = "--max-steps";
+            break;
+        }
+        sg_gan *g = &t->g;
+        t->f.step = (size_t)s;
+        t->f.global = (uint32_t)t->gs;
+        sg_engine_set_threads(&t->e, t->step_nth);
+        const double t_step = now();
+        sg_gan_run_step(g, fill_step, &t->f);
+        if (t->adapt) t->step_nth = sg_autothreads_next(&t->at, now() - t_step);
+        t->gs++, t->row_steps++;
+        if (!isfinite(g->d_loss) || !isfinite(g->g_loss) || !isfinite(g->d_x) ||
+            !isfinite(g->d_g_z)) {
+            rc = SG_EXIT_DIVERGED;
+            sg_error("training diverged at epoch %ld, step %ld (d_loss %g, g_loss %g, D(x) %g, "
+                     "D(G(z)) %g); the last good state is left as it was; try a lower --lr",
+                     epoch, s + 1, g->d_loss, g->g_loss, g->d_x, g->d_g_z);
+            break;
+        }
+        const int log_pt = o->log_every && (s + 1) % o->log_every == 0;
+        const int end_epoch = s + 1 == steps;
+        const int eval_pt = t->ev && end_epoch && (epoch + 1) % o->eval_every == 0;
+        const double ms = 1e3 * (now() - t->t_row) / (double)t->row_steps;
+        if (log_pt && t->stdout_ok) {
+            progress_clear(&t->prog);
+            printf("Epoch [%ld/%d], Step [%ld/%ld], d_loss: %.4f, g_loss: %.4f, D(x): %.2f, "
+                   "D(G(z)): %.2f\n", epoch, o->epochs, s + 1, steps, g->d_loss, g->g_loss,
+                   g->d_x, g->d_g_z);
+            if (fflush(stdout) != 0 && errno == EPIPE) {
+                t->stdout_ok = 0;
+                fprintf(stderr, "simdgan: stdout is closed; training goes on, and the log "
+                                "continues in %s/metrics.csv\n", o->out);
             }
         }
-        /* The tutorial saves the last real batch once and the last G step's
-         * G(z) (now in xd's first B rows) every epoch. */
-        if (epoch == 0) {
-            gather(&f, real, (steps - 1) * B, 0, B, img);
-            rc = join(path, sizeof path, samples, "real_images.png");
-            if (rc == 0) rc = sg_save_grid(path, real, (int)B, ds.rows, ds.cols);
+        if (log_pt && on_log) {
+            sg_log_line line = {(int)epoch, o->epochs, s + 1, steps, g->d_loss, g->g_loss,
+                                g->d_x, g->d_g_z, ms};
+            stop_asked = on_log(user, &line) != 0;
         }
-        char name[64];
-        snprintf(name, sizeof name, "fake_images-%d.png", epoch + 1);
-        if (rc == 0) rc = join(path, sizeof path, samples, name);
-        if (rc == 0) rc = sg_save_grid(path, g.xd, (int)B, ds.rows, ds.cols);
+        if (end_epoch && (rc = epoch_images(t, epoch)) != SG_EXIT_OK) break;
+        sg_eval_result er;
+        if (eval_pt) {
+            sg_net_generate(g, &g->G, t->ev_z, (size_t)o->eval_n, t->ev_x);
+            if (sg_eval_images(t->ev, t->ev_x, (size_t)o->eval_n, &er) != 0) {
+                rc = SG_EXIT_BAD_INPUT;
+                break;
+            }
+            progress_clear(&t->prog);
+            fprintf(stderr, "simdgan: epoch %ld: FCD %.4f (train vs test %.4f), classifier score "
+                            "%.3f, %d classes, KL to uniform %.4f, precision %.3f, recall %.3f "
+                            "(%zu images; %s)\n", epoch + 1, er.fcd, er.fcd_floor, er.score,
+                    er.covered, er.kl_uniform, er.precision, er.recall, er.n, er.extractor);
+        }
+        if (log_pt || eval_pt) {
+            fprintf(t->metrics, "%ld,%ld,%ld,%.6f,%.6f,%.6f,%.6f,%.4f", epoch, s + 1, t->gs,
+                    g->d_loss, g->g_loss, g->d_x, g->d_g_z, ms);
+            if (eval_pt)
+                fprintf(t->metrics, ",%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f\n", er.fcd, er.fcd_floor,
+                        er.score, er.covered, er.kl_uniform, er.precision, er.recall);
+            else
+                fputs(",,,,,,,\n", t->metrics);
+            fflush(t->metrics);
+            t->t_row = now(), t->row_steps = 0;
+        }
+        progress_draw(&t->prog, t->gs, o->epochs, now());
+        if (stop_signal || stop_asked) break;
+        if ((o->checkpoint_every < 0 && end_epoch) ||
+            (o->checkpoint_every > 0 && t->gs % o->checkpoint_every == 0)) {
+            if (t->gs == total) t->cur.pair_step = total;
+            if ((rc = save_state(t)) != SG_EXIT_OK) break;
+        }
     }
-    double secs = now() - t0;
-    if (rc == 0) rc = save_net(o->out, "G.safetensors", &g.G, o);
-    if (rc == 0) rc = save_net(o->out, "D.safetensors", &g.D, o);
-    if (rc == 0 && o->epochs > 0)
-        fprintf(stderr, "simdgan: %d epochs in %.1f s (%.3f s/epoch, %.3f ms/step); wrote %s/ "
-                        "and %s/{G,D}.safetensors\n",
-                o->epochs, secs, secs / o->epochs, 1e3 * secs / ((double)o->epochs * (double)steps),
-                samples, o->out);
-    free(perm);
-    free(real);
-    sg_gan_free(&g);
-    sg_engine_free(&e);
-    sg_dataset_free(&ds);
+    progress_clear(&t->prog);
+    if (rc == SG_EXIT_OK && (stop_signal || stop_asked)) {
+        int sig = stop_signal ? stop_signal : SIGINT;
+        if ((rc = save_state(t)) == SG_EXIT_OK) {
+            rc = sig == SIGTERM ? SG_EXIT_SIGTERM : SG_EXIT_SIGINT;
+            sg_error("stopped by %s at epoch %ld, step %ld of %ld; the training state is in %s: "
+                     "continue with simdgan train --resume --out %s",
+                     stop_signal == SIGINT ? "SIGINT" : stop_signal ? "SIGTERM" : "the caller",
+                     t->gs / steps, t->gs % steps, steps, t->state_path, o->out);
+        }
+    } else if (rc == SG_EXIT_OK && stopped_by) {
+        if ((rc = save_state(t)) == SG_EXIT_OK)
+            fprintf(stderr, "simdgan: stopped after %ld steps (%s) at epoch %ld, step %ld; "
+                            "continue with simdgan train --resume --out %s\n",
+                    t->gs, stopped_by, t->gs / steps, t->gs % steps, o->out);
+    }
+    if (rc == SG_EXIT_BAD_INPUT)
+        sg_error("%s; the previous state and outputs are intact", sg_last_error());
+    else if (rc == SG_EXIT_DIVERGED && !strstr(sg_last_error(), "diverged"))
+        sg_error("training diverged by epoch %ld, step %ld: the weights are not finite; the last "
+                 "good state is left as it was; try a lower --lr", t->gs / steps, t->gs % steps);
+    if (o->signals) {
+        signals_restore(&saved);
+        if (rc == SG_EXIT_OK) stop_signal = 0;
+    }
+    return rc;
+}
+
+int sg_trainer_save(sg_trainer *t, const char *dir)
+{
+    if (sg_mkdir(dir) != 0 || save_pair(dir, &t->g, &t->o, t->gs) != 0) return SG_EXIT_BAD_INPUT;
+    return SG_EXIT_OK;
+}
+
+/* The run is complete: the state (when kept) names the pair, then the pair
+ * is written, unless a resumed complete run has it already. */
+static int finish(sg_trainer *t, int *had)
+{
+    const long total = t->gs;
+    int rc = SG_EXIT_OK;
+    *had = t->cur.pair_step == total && pair_file_step(t->o.out, "G.safetensors") == total &&
+           pair_file_step(t->o.out, "D.safetensors") == total;
+    if (t->o.checkpoint_every != 0 && t->cur.pair_step != total) {
+        t->cur.pair_step = total;
+        rc = save_state(t);
+    }
+    if (rc == SG_EXIT_OK && !*had) rc = sg_trainer_save(t, t->o.out);
+    if (rc == SG_EXIT_BAD_INPUT)
+        sg_error("%s; the previous state and outputs are intact", sg_last_error());
+    return rc;
+}
+
+int sg_train(const sg_train_opts *opts)
+{
+    sg_trainer *t;
+    int rc = sg_trainer_open(opts, &t), had = 0;
+    if (rc != SG_EXIT_OK) return rc;
+    const long total = (long)t->o.epochs * (long)t->steps, start = t->gs;
+    const double t0 = now();
+    rc = sg_trainer_run(t, total, NULL, NULL);
+    const double secs = now() - t0;
+    if (rc == SG_EXIT_OK && t->gs == total) rc = finish(t, &had);
+    if (rc == SG_EXIT_OK && t->gs == total) {
+        if (total > start)
+            fprintf(stderr, "simdgan: %ld steps in %.1f s (%.3f ms/step); wrote %s/ and "
+                            "%s/{G,D}.safetensors\n", total - start, secs,
+                    1e3 * secs / (double)(total - start), t->samples, t->o.out);
+        else
+            fprintf(stderr, "simdgan: the run in %s is complete (%d epochs); %s/{G,D}.safetensors "
+                            "%s\n", t->o.out, t->o.epochs, t->o.out, had ? "are current" : "rewritten");
+    }
+    sg_trainer_close(t);
     return rc;
 }

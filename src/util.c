@@ -50,12 +50,35 @@ void *sg_xcalloc_aligned_at(size_t bytes, const char *file, int line)
 
 void sg_free(void *p) { free(p); }
 
+/* Temporaries in flight, for sg_out_unlink_pending. A run writes at most a
+ * few files at once (the G/D pair, a state, a PNG). */
+#define PENDING_MAX 8
+static char *volatile pending[PENDING_MAX];
+
+static void pending_set(char *tmp, char *now)
+{
+    for (int i = 0; i < PENDING_MAX; i++)
+        if (pending[i] == tmp) {
+            pending[i] = now;
+            return;
+        }
+}
+
+void sg_out_unlink_pending(void)
+{
+    for (int i = 0; i < PENDING_MAX; i++) {
+        char *p = pending[i];
+        if (p) unlink(p);
+    }
+}
+
 int sg_out_open(sg_outfile *o, const char *path)
 {
     if (strlen(path) >= sizeof o->path) return sg_error("%s: path too long", path);
     strcpy(o->path, path);
     snprintf(o->tmp, sizeof o->tmp, "%s" SG_TMP_MARK "%ld", path, (long)getpid());
     o->f = fopen(o->tmp, "wb");
+    if (o->f) pending_set(NULL, o->tmp);
     if (!o->f) return sg_error("%s: cannot write (%s); expected a writable folder", path, strerror(errno));
     return 0;
 }
@@ -69,6 +92,7 @@ int sg_out_finish(sg_outfile *o)
     o->f = NULL;
     if (e) {
         remove(o->tmp);
+        pending_set(o->tmp, NULL);
         return sg_error("%s: write failed (%s)", o->path, strerror(e));
     }
     return 0;
@@ -96,11 +120,10 @@ int sg_sync_parent(const char *path)
 
 int sg_out_rename(sg_outfile *o)
 {
-    if (rename(o->tmp, o->path) != 0) {
-        int e = errno;
-        remove(o->tmp);
-        return sg_error("%s: cannot rename into place (%s)", o->path, strerror(e));
-    }
+    int rc = rename(o->tmp, o->path), e = errno;
+    if (rc != 0) remove(o->tmp);
+    pending_set(o->tmp, NULL);
+    if (rc != 0) return sg_error("%s: cannot rename into place (%s)", o->path, strerror(e));
     return sg_sync_parent(o->path);
 }
 
@@ -115,6 +138,7 @@ void sg_out_abort(sg_outfile *o)
     if (o->f) fclose(o->f);
     o->f = NULL;
     remove(o->tmp);
+    pending_set(o->tmp, NULL);
 }
 
 int sg_mkdir(const char *path)

@@ -46,6 +46,9 @@ int sg_out_finish(sg_outfile *o);
 int sg_out_rename(sg_outfile *o);
 int sg_out_commit(sg_outfile *o);
 void sg_out_abort(sg_outfile *o);
+/* Removes every temporary opened and not yet renamed or aborted: for a
+ * signal handler that exits at once (it only calls unlink). */
+void sg_out_unlink_pending(void);
 /* The marker in every temporary name, for cleaning stale ones: ".tmp.". */
 #define SG_TMP_MARK ".tmp."
 

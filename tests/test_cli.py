@@ -202,8 +202,10 @@ def main():
         check(len(lines) == 4 and all(LOG_RE.match(l) for l in lines), f"log lines: {lines}")
         check(lines[0].startswith("Epoch [0/2], Step [3/6]") and
               lines[3].startswith("Epoch [1/2], Step [6/6]"), f"log lines: {lines}")
-        check(listing(out) == ["D.safetensors", "G.safetensors", "samples/fake_images-1.png",
-                               "samples/fake_images-2.png", "samples/real_images.png"],
+        check(listing(out) == [".simdgan.lock", "D.safetensors", "G.safetensors",
+                               "checkpoint.safetensors", "metrics.csv",
+                               "samples/fake_images-1.png", "samples/fake_images-2.png",
+                               "samples/real_images.png"],
               f"outputs: {listing(out)}")
 
         # Determinism: the same bytes at 1, 2 and 3 threads.

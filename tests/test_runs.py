@@ -1,0 +1,338 @@
+#!/usr/bin/python3
+"""test_runs.py: runs that survive stops, kills, damage and a second run.
+
+Usage: test_runs.py SIMDGAN [TESTS_DIR]
+
+Every run trains a small model on a synthetic IDX set (test_cli.write_idx),
+so the whole file takes seconds. What it checks:
+- kill -9 at random instants (checkpoint writes included, with a state every
+  3 steps), then --resume, until the run completes: G, D, the state, every
+  PNG and the metrics log equal an uninterrupted run's, bit for bit (the
+  metrics' ms/step column aside); no temporary is left;
+- SIGINT and SIGTERM: exit 130 / 143, one line naming --resume, a state
+  that resumes to the same final bits; a second SIGINT exits at once and
+  leaves no temporary;
+- --resume with no state starts from the beginning and says so; a fresh run
+  into a folder holding an unfinished run is refused; a flag that differs
+  from the state's names the flag and both values; --epochs raised on resume
+  trains on, to the bits of a run that was that long from the start;
+- damaged states (truncated, a flipped data byte, a hostile header, shapes
+  that disagree with the metadata): one line naming the file, exit 2;
+- two runs into one folder: the second names the first's PID, exit 2;
+- --lr 1e30: exit 3 naming epoch and step, nothing non-finite written;
+- a folder where G.safetensors goes, a file where samples/ goes: refused
+  before training;
+- stdout closed (| head -1): the run completes;
+- a full disk (a 3 MiB tmpfs, where mount works): refused up front when the
+  state cannot fit, and ENOSPC in mid-run is one line, exit 2, with the
+  previous state intact.
+"""
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+SIMDGAN = os.path.abspath(sys.argv[1])
+TESTS = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(__file__))
+sys.path.insert(0, TESTS)
+from check_safetensors import arrays, read_safetensors  # noqa: E402
+from test_cli import write_idx  # noqa: E402
+
+failures = 0
+checks = 0
+rng = random.Random(int(os.environ.get("SIMDGAN_TEST_SEED", "0")) or None)
+
+
+def check(cond, what):
+    global failures, checks
+    checks += 1
+    if not cond:
+        failures += 1
+        print("FAILED:", what)
+
+
+def env():
+    e = dict(os.environ)
+    for k in ("SIMDGAN_DATA", "SIMDGAN_ISA", "SIMDGAN_FUSION"):
+        e.pop(k, None)
+    return e
+
+
+def run(args, **kw):
+    p = subprocess.run([SIMDGAN] + args, capture_output=True, text=True, env=env(), timeout=300,
+                       **kw)
+    return p.returncode, p.stdout, p.stderr
+
+
+def start(args):
+    return subprocess.Popen([SIMDGAN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env())
+
+
+def files(folder):
+    """Every output but the lock, as bytes; metrics.csv without ms/step."""
+    out = {}
+    for root, _, names in os.walk(folder):
+        for n in names:
+            p = os.path.join(root, n)
+            rel = os.path.relpath(p, folder)
+            if rel == ".simdgan.lock":
+                continue
+            data = open(p, "rb").read()
+            if rel == "metrics.csv":
+                data = b"\n".join(b",".join(l.split(b",")[:7]) for l in data.splitlines())
+            out[rel] = data
+    return out
+
+
+def temporaries(folder):
+    return [os.path.join(r, n) for r, _, ns in os.walk(folder) for n in ns if ".tmp." in n]
+
+
+def one_line_error(name, rc, so, se, status, needles):
+    lines = [l for l in se.splitlines() if l.strip()]
+    check(rc == status, f"{name}: exit status {rc}, expected {status} (stderr {se!r})")
+    check(len(lines) >= 1 and lines[-1].startswith("simdgan: "), f"{name}: stderr {se!r}")
+    for n in needles:
+        check(n in (lines[-1] if lines else ""), f"{name}: {lines[-1:]!r} lacks {n!r}")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="simdgan-runs-")
+    data = os.path.join(tmp, "data")
+    write_idx(data, 1200)
+    # 60 steps an epoch at batch 20; a small model, so a run takes well under
+    # a second and kills land everywhere, checkpoint writes included.
+    base = ["train", "--data", data, "--batch-size", "20", "--hidden", "48", "--latent", "16",
+            "--seed", "7", "--threads", "2", "--log-every", "20"]
+
+    ref = os.path.join(tmp, "ref")
+    t0 = time.time()
+    rc, so, se = run(base + ["--epochs", "3", "--out", ref, "--checkpoint-every", "3"])
+    dt = time.time() - t0
+    check(rc == 0, f"reference run: {se}")
+    want = files(ref)
+    check("G.safetensors" in want and "samples/fake_images-3.png" in want, f"outputs {sorted(want)}")
+    check(len(so.splitlines()) == 9, f"reference log: {so!r}")
+
+    # The default thread count adapts to the machine's load, step by step;
+    # the bits do not depend on it.
+    auto = os.path.join(tmp, "auto")
+    default_threads = [a for a in base if a not in ("--threads", "2")]
+    rc, _, se = run(default_threads + ["--epochs", "3", "--out", auto, "--checkpoint-every", "3"])
+    check(rc == 0, f"default threads: {se}")
+    check(files(auto) == want, "default (adaptive) threads: outputs differ from --threads 2")
+
+    # kill -9 at random instants, then --resume, until the run completes.
+    # The reference's state is written every 3 steps; a state every step or
+    # every 7 ends at the same bits.
+    total_kills = 0
+    for trial, every in enumerate((1, 3, 7, 1, 3, 7)):
+        out = os.path.join(tmp, f"kill{trial}")
+        kills, first = 0, True
+        while True:
+            p = start(base + ["--epochs", "3", "--out", out, "--checkpoint-every", str(every)] +
+                      ([] if first else ["--resume"]))
+            first = False
+            time.sleep(rng.uniform(0.05, 0.7) * dt)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                kills += 1
+            p.communicate()
+            if p.returncode == 0 or kills >= 40:
+                break
+        check(p.returncode == 0, f"kill trial {trial}: never completed ({kills} kills)")
+        got = files(out)
+        if every != 3:  # the state's bytes are the same; only its cadence differs
+            got.pop("checkpoint.safetensors", None)
+        diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k) and
+                      (k != "checkpoint.safetensors" or every == 3))
+        check(not diff, f"kill trial {trial} ({kills} kills): differs from the reference in {diff}")
+        check(not temporaries(out), f"kill trial {trial}: temporaries left {temporaries(out)}")
+        print(f"kill -9 trial {trial} (a state every {every} steps): {kills} kills, "
+              f"final files identical: {not diff}")
+        total_kills += kills
+    check(total_kills >= 6, f"only {total_kills} kills landed in 6 trials")
+
+    # SIGINT and SIGTERM: clean stop, exit 130 / 143, and a state that resumes.
+    for sig, status in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        out = os.path.join(tmp, f"sig{status}")
+        p = start(base + ["--epochs", "3", "--out", out])
+        first = p.stdout.readline()
+        p.send_signal(sig)
+        so, se = p.communicate()
+        so = first + so
+        one_line_error(f"signal {status}", p.returncode, so, se, status, ["--resume", out])
+        check(os.path.exists(os.path.join(out, "checkpoint.safetensors")), f"{status}: no state")
+        rc, so, se = run(base + ["--out", out, "--resume"])
+        check(rc == 0, f"resume after signal {status}: {se}")
+        got, ref_files = files(out), dict(want)
+        got.pop("checkpoint.safetensors"), ref_files.pop("checkpoint.safetensors")
+        check(got == ref_files, f"resume after signal {status}: differs from the reference")
+        check(not temporaries(out), f"signal {status}: temporaries left")
+
+    # A second SIGINT exits at once: 130, no temporaries.
+    out = os.path.join(tmp, "twice")
+    p = start(base + ["--epochs", "50", "--out", out, "--checkpoint-every", "1"])
+    time.sleep(dt * 0.5)
+    p.send_signal(signal.SIGINT)
+    p.send_signal(signal.SIGINT)
+    p.communicate()
+    check(p.returncode == 130, f"two SIGINTs: exit {p.returncode}")
+    check(not temporaries(out), f"two SIGINTs: temporaries left {temporaries(out)}")
+
+    # --resume without a state; a fresh run over an unfinished one; flags.
+    out = os.path.join(tmp, "noresume")
+    rc, so, se = run(base + ["--epochs", "1", "--out", out, "--resume"])
+    check(rc == 0 and "no training state" in se and "starting from the beginning" in se,
+          f"--resume without a state: {rc} {se!r}")
+    out = os.path.join(tmp, "partial")
+    rc, so, se = run(base + ["--epochs", "3", "--out", out, "--max-steps", "70"])
+    check(rc == 0 and "--resume" in se, f"--max-steps: {rc} {se!r}")
+    rc, so, se = run(base + ["--epochs", "3", "--out", out])
+    one_line_error("fresh run over an unfinished one", rc, so, se, 2, ["--resume", "unfinished"])
+    rc, so, se = run(base[:-8] + ["--hidden", "64", "--out", out, "--resume"])
+    one_line_error("--hidden differs", rc, so, se, 2, ["--hidden 64", "48"])
+    rc, so, se = run(base + ["--out", out, "--resume", "--seed", "8"])
+    one_line_error("--seed differs", rc, so, se, 2, ["--seed 8", "7"])
+    rc, so, se = run(base + ["--out", out, "--resume", "--lr", "0.001"])
+    one_line_error("--lr differs", rc, so, se, 2, ["--lr 0.001", "0.0002"])
+    other = os.path.join(tmp, "otherdata")
+    write_idx(other, 1200, seed=3)
+    rc, so, se = run(["train", "--data", other, "--out", out, "--resume"])
+    one_line_error("other training files", rc, so, se, 2, ["CRC-32", "same training files"])
+    rc, so, se = run(["train", "--data", data, "--out", out, "--resume", "--epochs", "1"])
+    one_line_error("--epochs below the state", rc, so, se, 2, ["--epochs 1", "at least 2"])
+    # Flags not given come from the state; --epochs raised trains on.
+    rc, so, se = run(["train", "--data", data, "--out", out, "--resume", "--epochs", "4",
+                      "--log-every", "20"])
+    check(rc == 0, f"resume with --epochs 4: {se}")
+    longer = os.path.join(tmp, "longer")
+    rc, _, se = run(base + ["--epochs", "4", "--out", longer])
+    check(rc == 0, f"4-epoch run: {se}")
+    for f in ("G.safetensors", "D.safetensors"):
+        a = arrays(*read_safetensors(os.path.join(out, f))[::2])
+        b = arrays(*read_safetensors(os.path.join(longer, f))[::2])
+        check(all((a[k] == b[k]).all() for k in a), f"--epochs raised on resume: {f} differs")
+
+    # Damaged states: one line naming the file, exit 2.
+    state = os.path.join(out, "checkpoint.safetensors")
+    good = open(state, "rb").read()
+    hlen = struct.unpack("<Q", good[:8])[0]
+
+    def damaged(name, blob, needles):
+        open(state, "wb").write(blob)
+        rc, so, se = run(["train", "--data", data, "--out", out, "--resume"])
+        one_line_error(f"damaged state: {name}", rc, so, se, 2, [state] + needles)
+
+    damaged("truncated", good[: len(good) // 2], [])
+    flip = bytearray(good)
+    flip[8 + hlen + 1000] ^= 0x40
+    damaged("flipped byte", bytes(flip), ["CRC-32"])
+    damaged("hostile header length", struct.pack("<Q", 1 << 62) + good[8:], [])
+    damaged("not JSON", struct.pack("<Q", 16) + b"{\"a\":[1,2,3]]}  " + good[24:], [])
+    header = good[8: 8 + hlen].replace(b'"hidden":"48"', b'"hidden":"40"')
+    check(header != good[8: 8 + hlen], "the state's header holds hidden 48")
+    damaged("shapes against metadata", good[:8] + header + good[8 + hlen:], ["shape"])
+    open(state, "wb").write(good)
+
+    # One run per folder.
+    out = os.path.join(tmp, "locked")
+    p = start(base + ["--epochs", "200", "--out", out])
+    lock = os.path.join(out, ".simdgan.lock")
+    for _ in range(200):
+        if os.path.exists(lock) and open(lock).read().strip():
+            break
+        time.sleep(0.02)
+    rc, so, se = run(base + ["--epochs", "1", "--out", out])
+    one_line_error("second run", rc, so, se, 2, [f"pid {p.pid}", "one run per folder"])
+    p.send_signal(signal.SIGTERM)
+    p.communicate()
+    check(p.returncode == 143, f"locked run after SIGTERM: exit {p.returncode}")
+
+    # Divergence: exit 3 naming epoch and step; nothing non-finite on disk.
+    out = os.path.join(tmp, "diverge")
+    rc, so, se = run(base + ["--epochs", "2", "--out", out, "--lr", "1e30",
+                             "--checkpoint-every", "1"])
+    one_line_error("--lr 1e30", rc, so, se, 3, ["diverged", "epoch 0, step"])
+    check(not os.path.exists(os.path.join(out, "G.safetensors")), "--lr 1e30 wrote G")
+    if os.path.exists(os.path.join(out, "checkpoint.safetensors")):
+        h, _, blob = read_safetensors(os.path.join(out, "checkpoint.safetensors"))
+        import numpy as np
+        check(all(np.isfinite(v).all() for v in arrays(h, blob).values()),
+              "--lr 1e30: the state holds non-finite values")
+
+    # Outputs checked before training.
+    out = os.path.join(tmp, "blocked")
+    os.makedirs(os.path.join(out, "G.safetensors"))
+    rc, so, se = run(base + ["--epochs", "1", "--out", out])
+    one_line_error("folder in the way", rc, so, se, 2, ["G.safetensors", "folder"])
+    check(so == "", "folder in the way: trained anyway")
+    out = os.path.join(tmp, "samplesfile")
+    os.makedirs(out)
+    open(os.path.join(out, "samples"), "w").close()
+    rc, so, se = run(base + ["--epochs", "1", "--out", out])
+    one_line_error("samples is a file", rc, so, se, 2, ["samples"])
+
+    afile = os.path.join(tmp, "afile")
+    open(afile, "w").close()
+    rc, so, se = run(base + ["--epochs", "1", "--out", afile])
+    one_line_error("--out onto a file", rc, so, se, 2, ["--out " + afile, "not a folder"])
+    check(se.count(afile) == 1, f"--out onto a file: {se!r} names the file more than once")
+
+    # --dataset must name the files given.
+    mnist = os.environ.get("SIMDGAN_DATA")
+    if mnist:
+        out = os.path.join(tmp, "wrongset")
+        rc, so, se = run(["train", "--dataset", "fashion-mnist", "--data", mnist, "--out", out])
+        one_line_error("fashion-mnist on MNIST's files", rc, so, se, 2, ["MNIST's files"])
+        check(not os.path.exists(out), "fashion-mnist on MNIST's files: created --out")
+
+    # A closed stdout does not lose the run.
+    out = os.path.join(tmp, "pipe")
+    sh = subprocess.run(f"'{SIMDGAN}' {' '.join(base)} --epochs 2 --out '{out}' | head -1",
+                        shell=True, capture_output=True, text=True, env=env(), timeout=300)
+    check(sh.stdout.startswith("Epoch [0/2]"), f"| head -1: {sh.stdout!r}")
+    check(os.path.exists(os.path.join(out, "G.safetensors")), f"| head -1 lost the run: {sh.stderr!r}")
+
+    # A full disk, where a tmpfs can be mounted (root, not in every container).
+    mnt = os.path.join(tmp, "mnt")
+    os.makedirs(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", mnt],
+                      capture_output=True).returncode == 0:
+        try:
+            rc, so, se = run(base + ["--epochs", "1", "--out", os.path.join(mnt, "o")])
+            one_line_error("no room up front", rc, so, se, 2, ["MiB free"])
+            subprocess.run(["umount", mnt])
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt], check=True)
+            out = os.path.join(mnt, "o")
+            p = start(base + ["--epochs", "100", "--out", out, "--checkpoint-every", "5"])
+            st = os.path.join(out, "checkpoint.safetensors")
+            while not os.path.exists(st) and p.poll() is None:
+                time.sleep(0.01)
+            filler = os.path.join(mnt, "filler")
+            subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
+            so, se = p.communicate()
+            one_line_error("disk full mid-run", p.returncode, so, se, 2,
+                           ["No space left", "intact"])
+            os.unlink(filler)
+            check(not temporaries(out), f"disk full: temporaries left {temporaries(out)}")
+            rc, so, se = run(base + ["--epochs", "1", "--out", out, "--resume", "--epochs", "100",
+                                     "--max-steps", "1"])
+            check(rc == 0, f"disk full: the state left behind does not resume: {se}")
+        finally:
+            subprocess.run(["umount", mnt])
+    else:
+        print("full disk: tmpfs cannot be mounted here (not root?); those checks not run")
+
+    subprocess.run(["rm", "-rf", tmp])
+    print(f"{checks - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
