@@ -195,7 +195,6 @@ static int engine_open(sg_engine *e, const char *isa, int threads)
     if (!k || (threads == 0 && sg_threads_default(&threads, &nwhy) != 0) ||
         sg_engine_init(e, k, threads) != 0)
         return bad("%s", sg_last_error());
-    e->bind = 1;
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "cpu.h"
 #include "gemm.h"
 #include "hw.h"
+#include "simdgan.h"
 #include "train.h"
 #include "util.h"
 
@@ -123,8 +124,9 @@ static int parse_int(const char *flag, const char *s, long lo, long hi, long *ou
 
 static int cmd_train(int argc, char **argv)
 {
-    sg_train_opts o;
-    sg_train_opts_default(&o);
+    simdgan_config c;
+    simdgan_config_init(&c);
+    c.handle_signals = 1;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i], *val = NULL;
         char flag[64];
@@ -141,8 +143,8 @@ static int cmd_train(int argc, char **argv)
         flag[len] = 0;
         if (!strcmp(flag, "--resume") || !strcmp(flag, "--fixed-z")) {
             if (eq) return bad("%s takes no value%s", flag, "");
-            if (flag[2] == 'r') o.resume = 1;
-            else o.fixed_z = 1;
+            if (flag[2] == 'r') c.resume = 1;
+            else c.fixed_z = 1;
             continue;
         }
         static const char *const known[] = {"--epochs", "--batch-size", "--lr", "--latent",
@@ -150,12 +152,13 @@ static int cmd_train(int argc, char **argv)
                                             "--out", "--log-every", "--dataset", "--isa",
                                             "--checkpoint-every", "--max-steps", "--eval-every",
                                             "--eval-n", "--bind"};
-        static const unsigned given[] = {SG_GIVEN_EPOCHS, SG_GIVEN_BATCH, SG_GIVEN_LR,
-                                         SG_GIVEN_LATENT, SG_GIVEN_HIDDEN, SG_GIVEN_SEED, 0, 0,
-                                         0, 0, SG_GIVEN_DATASET, SG_GIVEN_ISA, 0, 0, 0, 0, 0};
+        static const unsigned given[] = {
+            SIMDGAN_SET_EPOCHS, SIMDGAN_SET_BATCH_SIZE, SIMDGAN_SET_LR, SIMDGAN_SET_LATENT,
+            SIMDGAN_SET_HIDDEN, SIMDGAN_SET_SEED, 0, 0, 0, 0, SIMDGAN_SET_DATASET, SIMDGAN_SET_ISA,
+            0, 0, 0, 0, 0};
         int found = 0;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++)
-            if (!strcmp(flag, known[k])) found = 1, o.given |= given[k];
+            if (!strcmp(flag, known[k])) found = 1, c.fields_set |= given[k];
         if (!found) return bad("unknown flag '%s'%s; see simdgan train --help", flag, "");
         if (eq)
             val = eq + 1;
@@ -166,70 +169,67 @@ static int cmd_train(int argc, char **argv)
         long v;
         if (!strcmp(flag, "--epochs")) {
             if (parse_int(flag, val, 0, 1000000, &v)) return 2;
-            o.epochs = (int)v;
+            c.epochs = (int)v;
         } else if (!strcmp(flag, "--batch-size")) {
             if (parse_int(flag, val, 1, 60000, &v)) return 2;
-            o.cfg.batch = (int)v;
+            c.batch_size = (int)v;
         } else if (!strcmp(flag, "--latent")) {
             if (parse_int(flag, val, 1, 4096, &v)) return 2;
-            o.cfg.latent = (int)v;
+            c.latent = (int)v;
         } else if (!strcmp(flag, "--hidden")) {
             if (parse_int(flag, val, 1, 8192, &v)) return 2;
-            o.cfg.hidden = (int)v;
+            c.hidden = (int)v;
         } else if (!strcmp(flag, "--threads")) {
             if (parse_int(flag, val, 1, 1024, &v)) return 2;
-            o.threads = (int)v;
+            c.threads = (int)v;
         } else if (!strcmp(flag, "--log-every")) {
             if (parse_int(flag, val, 0, INT_MAX, &v)) return 2;
-            o.log_every = (int)v;
+            c.log_every = (int)v;
         } else if (!strcmp(flag, "--seed")) {
             char *end;
             errno = 0;
             unsigned long long s = strtoull(val, &end, 10);
             if (!*val || *end || errno || val[0] == '-')
                 return bad("%s %s: expected a non-negative integer below 2^64", flag, val);
-            o.seed = (uint64_t)s;
+            c.seed = (uint64_t)s;
         } else if (!strcmp(flag, "--lr")) {
             char *end;
             errno = 0;
             double lr = strtod(val, &end);
             if (!*val || *end || errno || !isfinite(lr) || !(lr > 0.0))
                 return bad("%s %s: expected a finite positive number", flag, val);
-            o.cfg.lr = lr;
+            c.lr = lr;
         } else if (!strcmp(flag, "--dataset")) {
             if (strcmp(val, "mnist") && strcmp(val, "fashion-mnist"))
                 return bad("%s %s: expected mnist or fashion-mnist", flag, val);
-            o.dataset = val;
+            c.dataset = val;
         } else if (!strcmp(flag, "--data")) {
-            o.data = val;
+            c.data = val;
         } else if (!strcmp(flag, "--out")) {
             if (!*val) return bad("%s: expected a folder%s", flag, "");
-            o.out = val;
+            c.out = val;
         } else if (!strcmp(flag, "--isa")) {
-            o.isa = val;
+            c.isa = val;
         } else if (!strcmp(flag, "--checkpoint-every")) {
             if (parse_int(flag, val, 0, LONG_MAX, &v)) return 2;
-            o.checkpoint_every = v;
+            c.checkpoint_every = v;
         } else if (!strcmp(flag, "--max-steps")) {
             if (parse_int(flag, val, 1, LONG_MAX, &v)) return 2;
-            o.max_steps = v;
+            c.max_steps = v;
         } else if (!strcmp(flag, "--eval-every")) {
             if (parse_int(flag, val, 0, 1000000, &v)) return 2;
-            o.eval_every = (int)v;
+            c.eval_every = (int)v;
         } else if (!strcmp(flag, "--bind")) {
-            static const char *const pol[] = {"never", "always", "auto"};
-            int p = 0;
-            while (p < 3 && strcmp(val, pol[p])) p++;
-            if (p == 3) return bad("%s %s: expected never, always or auto", flag, val);
-            o.bind = p; /* the order of sg_bind_policy */
+            if (strcmp(val, "never") && strcmp(val, "always") && strcmp(val, "auto"))
+                return bad("%s %s: expected never, always or auto", flag, val);
+            c.bind = val;
         } else if (!strcmp(flag, "--eval-n")) {
             if (parse_int(flag, val, 4, 1000000, &v)) return 2;
-            o.eval_n = v;
+            c.eval_n = v;
         }
     }
-    o.signals = 1;
-    int rc = sg_train(&o);
-    if (rc != SG_EXIT_OK) fprintf(stderr, "simdgan: %s\n", sg_last_error());
+    int rc = simdgan_train(&c);
+    if (rc != SIMDGAN_OK) fprintf(stderr, "simdgan: %s\n", simdgan_last_error());
     return rc;
 }
 

@@ -428,13 +428,13 @@ static int merge_state(sg_train_opts *o, const sg_state *s, const char *path)
                             "same value to continue, or another --out for a new run",       \
                             flag, a, b, path);                                              \
     } while (0)
-    SAME(SG_GIVEN_LATENT, "--latent", "%d", o->cfg.latent, s->cfg.latent);
-    SAME(SG_GIVEN_HIDDEN, "--hidden", "%d", o->cfg.hidden, s->cfg.hidden);
-    SAME(SG_GIVEN_BATCH, "--batch-size", "%d", o->cfg.batch, s->cfg.batch);
-    SAME(SG_GIVEN_LR, "--lr", "%.9g", o->cfg.lr, s->cfg.lr);
-    SAME(SG_GIVEN_SEED, "--seed", "%" PRIu64, o->seed, s->seed);
-    SAME(SG_GIVEN_DATASET, "--dataset", "%s", o->dataset, s->dataset);
-    SAME(SG_GIVEN_ISA, "--isa", "%s", o->isa ? o->isa : "", s->isa);
+    SAME(SIMDGAN_SET_LATENT, "--latent", "%d", o->cfg.latent, s->cfg.latent);
+    SAME(SIMDGAN_SET_HIDDEN, "--hidden", "%d", o->cfg.hidden, s->cfg.hidden);
+    SAME(SIMDGAN_SET_BATCH_SIZE, "--batch-size", "%d", o->cfg.batch, s->cfg.batch);
+    SAME(SIMDGAN_SET_LR, "--lr", "%.9g", o->cfg.lr, s->cfg.lr);
+    SAME(SIMDGAN_SET_SEED, "--seed", "%" PRIu64, o->seed, s->seed);
+    SAME(SIMDGAN_SET_DATASET, "--dataset", "%s", o->dataset, s->dataset);
+    SAME(SIMDGAN_SET_ISA, "--isa", "%s", o->isa ? o->isa : "", s->isa);
 #undef SAME
     o->cfg.latent = s->cfg.latent, o->cfg.hidden = s->cfg.hidden, o->cfg.batch = s->cfg.batch;
     o->cfg.lr = s->cfg.lr;
@@ -442,7 +442,7 @@ static int merge_state(sg_train_opts *o, const sg_state *s, const char *path)
     o->dataset = s->dataset;
     o->isa = s->isa;
     long at = s->epoch * s->steps_per_epoch + s->step;
-    if (!(o->given & SG_GIVEN_EPOCHS))
+    if (!(o->given & SIMDGAN_SET_EPOCHS))
         o->epochs = s->epochs;
     else if ((long)o->epochs * s->steps_per_epoch < at)
         return sg_error("--epochs %d: the training state (%s) is already at epoch %ld, step %ld; "

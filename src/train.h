@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "simdgan.h"
 
 typedef struct sg_train_opts {
     sg_gan_config cfg;
@@ -26,21 +27,10 @@ typedef struct sg_train_opts {
     int bind;            /* an sg_bind_policy (gemm.h)                    */
     int signals;         /* SIGINT/SIGTERM stop cleanly, SIGPIPE ignored (the command) */
     int quiet;           /* no log lines on stdout                        */
-    unsigned given;      /* SG_GIVEN_* bits: flags set on the command line */
+    unsigned given;      /* SIMDGAN_SET_* bits (simdgan.h): flags the caller set; with
+                          * --resume they must agree with the state, the others
+                          * are taken from it */
 } sg_train_opts;
-
-/* The flags that change the computation, for --resume: a flag given on the
- * command line must agree with the state; one not given is taken from it. */
-enum {
-    SG_GIVEN_EPOCHS = 1u << 0,
-    SG_GIVEN_BATCH = 1u << 1,
-    SG_GIVEN_LR = 1u << 2,
-    SG_GIVEN_LATENT = 1u << 3,
-    SG_GIVEN_HIDDEN = 1u << 4,
-    SG_GIVEN_SEED = 1u << 5,
-    SG_GIVEN_DATASET = 1u << 6,
-    SG_GIVEN_ISA = 1u << 7,
-};
 
 /* sg_train's outcomes, which are the command's exit statuses. */
 enum {

@@ -197,6 +197,8 @@ def main():
     one_line_error("fresh run over an unfinished one", rc, so, se, 2, ["--resume", "unfinished"])
     rc, so, se = run(base[:-8] + ["--hidden", "64", "--out", out, "--resume"])
     one_line_error("--hidden differs", rc, so, se, 2, ["--hidden 64", "48"])
+    rc, so, se = run(["train", "--data", data, "--out", out, "--resume", "--hidden", "256"])
+    one_line_error("--hidden given at its default", rc, so, se, 2, ["--hidden 256", "48"])
     rc, so, se = run(base + ["--out", out, "--resume", "--seed", "8"])
     one_line_error("--seed differs", rc, so, se, 2, ["--seed 8", "7"])
     rc, so, se = run(base + ["--out", out, "--resume", "--lr", "0.001"])
