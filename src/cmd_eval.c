@@ -63,7 +63,7 @@ static const char usage_eval[] =
     "  floor      the same distance between the training and the test set: the\n"
     "             FCD of images as good as real ones\n"
     "  score      classifier score exp(E KL(p(y|x) || p(y))), 1 to 10 (the test\n"
-    "             set itself scores about 9.9)\n"
+    "             set itself scores 9.62 with the shipped MNIST classifier)\n"
     "  classes    the histogram of predicted classes, the classes predicted at\n"
     "             least once, and the histogram's KL to uniform (mode collapse)\n"
     "  precision  the fraction of generated images inside the test set's k-NN\n"
