@@ -5,10 +5,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "simdgan.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu.h"
+#include "hw.h"
 #include "sample.h"
 #include "train.h"
 #include "util.h"
@@ -70,12 +72,24 @@ static int to_opts(const simdgan_config *c, sg_train_opts *o)
 #undef FIELD
     if (c->dataset && strcmp(c->dataset, "mnist") != 0) o->given |= SIMDGAN_SET_DATASET;
     if (c->isa) o->given |= SIMDGAN_SET_ISA;
-    if (c->epochs < 0 || c->batch_size < 1 || c->latent < 1 || c->hidden < 1 || !(c->lr > 0.0) ||
-        c->threads < 0 || c->log_every < 0 || c->checkpoint_every < -1 || c->max_steps < 0 ||
-        c->eval_every < 0 || c->eval_n < 4)
-        return sg_error("simdgan_config: a field is out of range (epochs %d, batch_size %d, lr %g, "
-                        "latent %d, hidden %d, threads %d)", c->epochs, c->batch_size, c->lr,
-                        c->latent, c->hidden, c->threads);
+    /* The command's ranges (simdgan train --help). */
+#define RANGE(f, lo, hi)                                                                     \
+    if (!(c->f >= (lo) && c->f <= (hi)))                                                     \
+        return sg_error("simdgan_config: " #f " %g; expected %g to %g", (double)c->f,          \
+                        (double)(lo), (double)(hi));
+    RANGE(epochs, 0, SG_MAX_EPOCHS);
+    RANGE(batch_size, 1, 60000);
+    RANGE(latent, 1, 4096);
+    RANGE(hidden, 1, 8192);
+    RANGE(threads, 0, 1024);
+    RANGE(log_every, 0, 1 << 30);
+    RANGE(checkpoint_every, -1, 1L << 40);
+    RANGE(max_steps, 0, 1L << 40);
+    RANGE(eval_every, 0, 1000000);
+    RANGE(eval_n, 4, 1000000);
+#undef RANGE
+    if (!(c->lr > 0.0) || !isfinite(c->lr))
+        return sg_error("simdgan_config: lr %g; expected a finite positive number", c->lr);
     o->threads = c->threads;
     o->data = c->data;
     o->dataset = c->dataset ? c->dataset : "mnist";
@@ -136,8 +150,14 @@ int simdgan_trainer_steps(simdgan_trainer *t, long steps, simdgan_log_fn on_log,
 {
     sg_trainer *tr = (sg_trainer *)t;
     if (!tr || steps < 0) return sg_error("simdgan_trainer_steps: no trainer, or steps < 0"), SIMDGAN_BAD_INPUT;
+    const long at = sg_trainer_step(tr);
+    if (steps > SG_MAX_EPOCHS * sg_trainer_steps_per_epoch(tr) - at)
+        return sg_error("simdgan_trainer_steps: %ld more steps: more than %ld epochs in all", steps,
+                        SG_MAX_EPOCHS), SIMDGAN_BAD_INPUT;
     log_adapter a = {on_log, user};
-    return sg_trainer_run(tr, sg_trainer_step(tr) + steps, on_log ? on_line : NULL, &a);
+    int rc = sg_trainer_run(tr, at + steps, on_log ? on_line : NULL, &a);
+    sg_hw_unbind(); /* the caller's thread ran as thread 0 of the steps */
+    return rc;
 }
 
 int simdgan_trainer_fit(simdgan_trainer *t, int epochs, simdgan_log_fn on_log, void *user)
@@ -146,8 +166,13 @@ int simdgan_trainer_fit(simdgan_trainer *t, int epochs, simdgan_log_fn on_log, v
     if (!tr || epochs < 0) return sg_error("simdgan_trainer_fit: no trainer, or epochs < 0"), SIMDGAN_BAD_INPUT;
     /* To the end of the epoch `epochs` after the current one's start. */
     const long spe = sg_trainer_steps_per_epoch(tr), at = sg_trainer_step(tr);
+    if (epochs > SG_MAX_EPOCHS - at / spe)
+        return sg_error("simdgan_trainer_fit: %d more epochs: more than %ld in all", epochs,
+                        SG_MAX_EPOCHS), SIMDGAN_BAD_INPUT;
     log_adapter a = {on_log, user};
-    return sg_trainer_run(tr, (at / spe + epochs) * spe, on_log ? on_line : NULL, &a);
+    int rc = sg_trainer_run(tr, (at / spe + epochs) * spe, on_log ? on_line : NULL, &a);
+    sg_hw_unbind();
+    return rc;
 }
 
 int simdgan_trainer_save(simdgan_trainer *t, const char *dir)
@@ -164,6 +189,7 @@ int simdgan_trainer_sample(simdgan_trainer *t, size_t n, uint64_t seed, float *i
     float *z = sg_xmalloc(n * (size_t)g->cfg.latent * sizeof(float));
     sg_sample_z(g->e->k, z, n, g->cfg.latent, seed);
     sg_net_generate(g, &g->G, z, n, images);
+    sg_hw_unbind();
     free(z);
     return SIMDGAN_OK;
 }
@@ -220,6 +246,7 @@ int simdgan_generator_sample(simdgan_generator *g, size_t n, uint64_t seed, floa
     float *z = sg_xmalloc(n * (size_t)latent * sizeof(float));
     sg_sample_z(g->e.k, z, n, latent, seed);
     sg_generator_run(g->g, z, n, images);
+    sg_hw_unbind();
     free(z);
     return SIMDGAN_OK;
 }

@@ -149,17 +149,20 @@ void sg_parallel(sg_engine *e, void (*fn)(void *ctx, int ith), void *ctx)
     {
         int ith = omp_get_thread_num();
         if (omp_get_num_threads() != e->nth) {
-            if (ith == 0)
+            /* The work is split for nth threads: run none of it. */
+            if (ith == 0) {
                 fprintf(stderr, "simdgan: OpenMP gave %d threads, %d were asked for "
                                 "(check OMP_THREAD_LIMIT and OMP_DYNAMIC)\n",
                         omp_get_num_threads(), e->nth);
-            exit(2);
+                exit(2);
+            }
+        } else {
+            if (e->bind_now)
+                sg_hw_bind(ith);
+            else
+                sg_hw_unbind();
+            fn(ctx, ith);
         }
-        if (e->bind_now)
-            sg_hw_bind(ith);
-        else
-            sg_hw_unbind();
-        fn(ctx, ith);
     }
 #else
     if (e->bind_now)

@@ -42,10 +42,12 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The reference implementation's limit on the header size. */
 #define ST_MAX_HEADER 100000000u
@@ -513,9 +515,13 @@ static void free_file(sg_st_file *f)
 
 sg_st_file *sg_st_open(const char *path)
 {
-    FILE *fp = fopen(path, "rb");
+    /* Opened without blocking, so a FIFO is refused below instead of
+     * waiting for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!fp) {
         sg_error("%s: cannot open (%s)", path, strerror(errno));
+        if (fd >= 0) close(fd);
         return NULL;
     }
     sg_st_file *f = sg_xmalloc(sizeof *f);
@@ -527,7 +533,9 @@ sg_st_file *sg_st_open(const char *path)
 
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        sg_error("%s: not a regular file; expected a safetensors file", path);
+        sg_error("%s: is %s; expected a safetensors file", path,
+                 S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                                   : "not a regular file");
         goto fail;
     }
     if ((uintmax_t)st.st_size > SIZE_MAX - 1) {

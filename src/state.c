@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "safetensors.h"
@@ -173,12 +174,11 @@ static int meta_hex32(sg_st_file *f, const char *path, const char *key, uint32_t
 
 int sg_state_read(const char *path, sg_state *s, sg_st_file **file)
 {
-    FILE *probe = fopen(path, "rb");
-    if (!probe) {
+    struct stat st;
+    if (lstat(path, &st) != 0) {
         if (errno == ENOENT) return 1;
         return sg_error("%s: cannot read the training state (%s)", path, strerror(errno));
     }
-    fclose(probe);
     sg_st_file *f = sg_st_open(path);
     if (!f) return -1;
     memset(s, 0, sizeof *s);

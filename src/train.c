@@ -101,14 +101,16 @@ typedef struct saved_signals {
     struct sigaction intr, term, pipe;
 } saved_signals;
 
-static void signals_install(saved_signals *s)
+/* reset: forget a stop asked for before (a new run); else keep it (the
+ * handlers are installed again around a part of the same run). */
+static void signals_install(saved_signals *s, int reset)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    stop_signal = 0;
+    if (reset) stop_signal = 0;
     sigaction(SIGINT, &sa, &s->intr);
     sigaction(SIGTERM, &sa, &s->term);
     /* A closed stdout (simdgan train | head -1) must not kill the run: the
@@ -145,7 +147,7 @@ static int lock_out(const char *out, int *fd)
 {
     char path[4096];
     if (join(path, sizeof path, out, ".simdgan.lock") != 0) return -1;
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (f < 0) return sg_error("--out %s: cannot create its lock file (%s)", out, strerror(errno));
     if (flock(f, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
@@ -169,8 +171,27 @@ static int lock_out(const char *out, int *fd)
     return 0;
 }
 
-/* Removes temporaries a killed run left: "<name>.tmp.<digits>" where name is
- * one of simdgan's outputs (.safetensors, .png, .csv). Nothing else. */
+/* 1 when name is one of the files a run writes into OUT or OUT/samples. */
+static int run_output(const char *name, size_t len)
+{
+    static const char *const fixed[] = {"G.safetensors", "D.safetensors", SG_STATE_FILE,
+                                        "metrics.csv", "real_images.png", ".simdgan-probe"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (len == strlen(fixed[i]) && !strncmp(name, fixed[i], len)) return 1;
+    static const char *const numbered[] = {"fake_images-", "fixed_z-"};
+    for (int i = 0; i < 2; i++) {
+        size_t p = strlen(numbered[i]), d = p;
+        if (len <= p + 4 || strncmp(name, numbered[i], p) || strncmp(name + len - 4, ".png", 4))
+            continue;
+        while (d < len - 4 && name[d] >= '0' && name[d] <= '9') d++;
+        if (d == len - 4 && d > p) return 1;
+    }
+    return 0;
+}
+
+/* Removes the temporaries a killed run left: "<output>.tmp.<pid>" where
+ * output is a file a run writes and pid a process that no longer exists.
+ * Nothing else. */
 static void clean_stale(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -178,19 +199,15 @@ static void clean_stale(const char *dir)
     struct dirent *ent;
     while ((ent = readdir(d))) {
         const char *mark = strstr(ent->d_name, SG_TMP_MARK);
-        if (!mark) continue;
+        if (!mark || !run_output(ent->d_name, (size_t)(mark - ent->d_name))) continue;
         const char *digits = mark + strlen(SG_TMP_MARK);
-        if (!*digits || strspn(digits, "0123456789") != strlen(digits)) continue;
-        size_t stem = (size_t)(mark - ent->d_name);
-        static const char *const ext[] = {".safetensors", ".png", ".csv"};
-        int ours = 0;
-        for (int i = 0; i < 3; i++) {
-            size_t l = strlen(ext[i]);
-            ours |= stem > l && !strncmp(mark - l, ext[i], l);
-        }
+        if (!*digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 9)
+            continue;
+        long pid = strtol(digits, NULL, 10);
+        if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
         char path[4400];
         struct stat st;
-        if (ours && join(path, sizeof path, dir, ent->d_name) == 0 && lstat(path, &st) == 0 &&
+        if (join(path, sizeof path, dir, ent->d_name) == 0 && lstat(path, &st) == 0 &&
             S_ISREG(st.st_mode))
             unlink(path);
     }
@@ -523,14 +540,17 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
         if (r == 0 && o->resume) {
             t->resumed = 1;
         } else if (r == 0) {
+            /* A new run would replace that run's state, and then its G and
+             * D: never without being asked. */
             long at = st->epoch * st->steps_per_epoch + st->step;
-            sg_st_close(st_file);
-            st_file = NULL;
-            if (at < (long)st->epochs * st->steps_per_epoch) {
+            if (at < (long)st->epochs * st->steps_per_epoch)
                 sg_error("--out %s holds an unfinished run (epoch %ld of %d); continue it with "
                          "--resume, or choose another --out", o->out, st->epoch, st->epochs);
-                goto fail;
-            }
+            else
+                sg_error("--out %s holds a finished run (%d epochs); train it longer with --resume "
+                         "--epochs N, or choose another --out (or remove %s)", o->out, st->epochs,
+                         t->state_path);
+            goto fail;
         }
     }
     if (o->resume && !t->resumed)
@@ -689,8 +709,11 @@ int sg_trainer_run(sg_trainer *t, long until, sg_log_fn on_log, void *user)
     if (until > (long)o->epochs * steps) o->epochs = (int)((until + steps - 1) / steps);
     const long total = (long)o->epochs * steps;
     t->prog.total = total;
+    if (until > SG_MAX_EPOCHS * steps)
+        return sg_error("a run of %ld steps: more than %ld epochs of %ld steps", until,
+                        SG_MAX_EPOCHS, steps), SG_EXIT_BAD_INPUT;
     saved_signals saved;
-    if (o->signals) signals_install(&saved);
+    if (o->signals) signals_install(&saved, !o->signals_held);
     int rc = SG_EXIT_OK, stop_asked = 0;
     const char *stopped_by = NULL;
     while (t->gs < until) {
@@ -703,6 +726,7 @@ int sg_trainer_run(sg_trainer *t, long until, sg_log_fn on_log, void *user)
             stopped_by = "--max-steps";
             break;
         }
+        if (o->signals && stop_signal) break;
         sg_gan *g = &t->g;
         t->f.step = (size_t)s;
         t->f.global = (uint32_t)t->gs;
@@ -765,7 +789,7 @@ int sg_trainer_run(sg_trainer *t, long until, sg_log_fn on_log, void *user)
             t->t_row = now(), t->row_steps = 0;
         }
         progress_draw(&t->prog, t->gs, o->epochs, now());
-        if (stop_signal || stop_asked) break;
+        if ((o->signals && stop_signal) || stop_asked) break;
         if ((o->checkpoint_every < 0 && end_epoch) ||
             (o->checkpoint_every > 0 && t->gs % o->checkpoint_every == 0)) {
             if (t->gs == total) t->cur.pair_step = total;
@@ -773,13 +797,13 @@ int sg_trainer_run(sg_trainer *t, long until, sg_log_fn on_log, void *user)
         }
     }
     progress_clear(&t->prog);
-    if (rc == SG_EXIT_OK && (stop_signal || stop_asked)) {
-        int sig = stop_signal ? stop_signal : SIGINT;
+    const int sig = o->signals ? stop_signal : 0;
+    if (rc == SG_EXIT_OK && (sig || stop_asked)) {
         if ((rc = save_state(t)) == SG_EXIT_OK) {
             rc = sig == SIGTERM ? SG_EXIT_SIGTERM : SG_EXIT_SIGINT;
             sg_error("stopped by %s at epoch %ld, step %ld of %ld; the training state is in %s: "
                      "continue with simdgan train --resume --out %s",
-                     stop_signal == SIGINT ? "SIGINT" : stop_signal ? "SIGTERM" : "the caller",
+                     sig == SIGINT ? "SIGINT" : sig ? "SIGTERM" : "the caller",
                      t->gs / steps, t->gs % steps, steps, t->state_path, o->out);
         }
     } else if (rc == SG_EXIT_OK && stopped_by) {
@@ -793,10 +817,7 @@ int sg_trainer_run(sg_trainer *t, long until, sg_log_fn on_log, void *user)
     else if (rc == SG_EXIT_DIVERGED && !strstr(sg_last_error(), "diverged"))
         sg_error("training diverged by epoch %ld, step %ld: the weights are not finite; the last "
                  "good state is left as it was; try a lower --lr", t->gs / steps, t->gs % steps);
-    if (o->signals) {
-        signals_restore(&saved);
-        if (rc == SG_EXIT_OK) stop_signal = 0;
-    }
+    if (o->signals) signals_restore(&saved);
     return rc;
 }
 
@@ -812,7 +833,8 @@ static int finish(sg_trainer *t, int *had)
 {
     const long total = t->gs;
     int rc = SG_EXIT_OK;
-    *had = t->cur.pair_step == total && pair_file_step(t->o.out, "G.safetensors") == total &&
+    *had = t->resumed && t->st.pair_step == total &&
+           pair_file_step(t->o.out, "G.safetensors") == total &&
            pair_file_step(t->o.out, "D.safetensors") == total;
     if (t->o.checkpoint_every != 0 && t->cur.pair_step != total) {
         t->cur.pair_step = total;
@@ -826,22 +848,34 @@ static int finish(sg_trainer *t, int *had)
 
 int sg_train(const sg_train_opts *opts)
 {
+    /* The handlers stay from before the data is loaded until the pair is
+     * written: a stop asked for while loading is honoured before the first
+     * step, and a first Ctrl+C while the pair is written lets it finish. */
+    sg_train_opts o = *opts;
+    saved_signals saved;
+    if (o.signals) signals_install(&saved, 1);
+    o.signals_held = o.signals;
     sg_trainer *t;
-    int rc = sg_trainer_open(opts, &t), had = 0;
-    if (rc != SG_EXIT_OK) return rc;
+    int rc = sg_trainer_open(&o, &t), had = 0;
+    if (rc != SG_EXIT_OK) {
+        if (o.signals) signals_restore(&saved);
+        return rc;
+    }
     const long total = (long)t->o.epochs * (long)t->steps, start = t->gs;
     const double t0 = now();
     rc = sg_trainer_run(t, total, NULL, NULL);
     const double secs = now() - t0;
     if (rc == SG_EXIT_OK && t->gs == total) rc = finish(t, &had);
+    if (t->o.signals) signals_restore(&saved);
     if (rc == SG_EXIT_OK && t->gs == total) {
         if (total > start)
             fprintf(stderr, "simdgan: %ld steps in %.1f s (%.3f ms/step); wrote %s/ and "
                             "%s/{G,D}.safetensors\n", total - start, secs,
                     1e3 * secs / (double)(total - start), t->samples, t->o.out);
         else
-            fprintf(stderr, "simdgan: the run in %s is complete (%d epochs); %s/{G,D}.safetensors "
-                            "%s\n", t->o.out, t->o.epochs, t->o.out, had ? "are current" : "rewritten");
+            fprintf(stderr, "simdgan: the run in %s is complete (%d epoch%s); %s/{G,D}.safetensors "
+                            "%s\n", t->o.out, t->o.epochs, t->o.epochs == 1 ? "" : "s", t->o.out,
+                    had ? "are current" : "rewritten");
     }
     sg_trainer_close(t);
     return rc;

@@ -26,11 +26,15 @@ typedef struct sg_train_opts {
     int progress;        /* -1: a progress line when stderr is a terminal; 0 off; 1 on */
     int bind;            /* an sg_bind_policy (gemm.h)                    */
     int signals;         /* SIGINT/SIGTERM stop cleanly, SIGPIPE ignored (the command) */
+    int signals_held;    /* the caller installed the handlers already (sg_train) */
     int quiet;           /* no log lines on stdout                        */
     unsigned given;      /* SIMDGAN_SET_* bits (simdgan.h): flags the caller set; with
                           * --resume they must agree with the state, the others
                           * are taken from it */
 } sg_train_opts;
+
+/* The most epochs a run may have (a state's limit too). */
+#define SG_MAX_EPOCHS 1000000L
 
 /* sg_train's outcomes, which are the command's exit statuses. */
 enum {

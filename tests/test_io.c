@@ -644,7 +644,7 @@ static void test_st_malformed(const char *dir)
     }
     write_file(path, "\x10\0\0", 3);
     check_error(sg_st_open(path) ? 0 : -1, path, "truncated: 3 bytes", "3-byte file");
-    check_error(sg_st_open(dir) ? 0 : -1, dir, "not a regular file", "a folder");
+    check_error(sg_st_open(dir) ? 0 : -1, dir, "is a folder", "a folder");
     path_join(path, sizeof path, dir, "absent.safetensors");
     check_error(sg_st_open(path) ? 0 : -1, path, "cannot open", "absent file");
 }
@@ -808,6 +808,30 @@ static float pattern_pixel(int k, int r, int c)
     return (float)((k * 7 + r * 3 + c * 5) % 41 - 20) / 16.0f;
 }
 
+/* What a second SIGINT's handler does: every temporary in flight goes, and
+ * a file already renamed into place stays. */
+static void test_unlink_pending(void)
+{
+    char a[600], b[600];
+    printf("temporaries in flight removed at once\n");
+    const char *d = subdir("pending");
+    path_join(a, sizeof a, d, "a.safetensors");
+    path_join(b, sizeof b, d, "b.safetensors");
+    sg_outfile oa, ob;
+    CHECK(sg_out_open(&oa, a) == 0 && sg_out_open(&ob, b) == 0, "open: %s", sg_last_error());
+    fputs("a", oa.f), fputs("b", ob.f);
+    CHECK(sg_out_finish(&oa) == 0 && sg_out_rename(&oa) == 0, "commit a: %s", sg_last_error());
+    CHECK(sg_out_finish(&ob) == 0, "finish b: %s", sg_last_error());
+    CHECK(count_temporaries(d) == 1, "%d temporaries before", count_temporaries(d));
+    sg_out_unlink_pending();
+    CHECK(count_temporaries(d) == 0, "%d temporaries after sg_out_unlink_pending",
+          count_temporaries(d));
+    FILE *f = fopen(a, "rb");
+    CHECK(f != NULL, "%s: the renamed file was removed", a);
+    if (f) fclose(f);
+    sg_out_abort(&ob);
+}
+
 static void test_png(const char *out_dir)
 {
     static const struct {
@@ -865,6 +889,7 @@ int main(int argc, char **argv)
     test_st_malformed(tmp_root);
     test_st_hostile(tmp_root);
     test_st_two_phase();
+    test_unlink_pending();
     test_png(out_dir);
 
     char path[600];

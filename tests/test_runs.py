@@ -195,7 +195,27 @@ def main():
     check(rc == 0 and "--resume" in se, f"--max-steps: {rc} {se!r}")
     rc, so, se = run(base + ["--epochs", "3", "--out", out])
     one_line_error("fresh run over an unfinished one", rc, so, se, 2, ["--resume", "unfinished"])
-    rc, so, se = run(base[:-8] + ["--hidden", "64", "--out", out, "--resume"])
+    rc, so, se = run(base + ["--epochs", "3", "--out", ref, "--seed", "8"])
+    one_line_error("fresh run over a finished one", rc, so, se, 2, ["--resume", "finished"])
+    check(files(ref) == want, "a refused run changed the finished run's files")
+    # Stale temporaries: a dead process's temporaries of simdgan's outputs go,
+    # anything else stays.
+    stale = os.path.join(tmp, "stale")
+    os.makedirs(os.path.join(stale, "samples"))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    doomed = [os.path.join(stale, f"G.safetensors.tmp.{dead.pid}"),
+              os.path.join(stale, "samples", f"fake_images-3.png.tmp.{dead.pid}")]
+    kept = [os.path.join(stale, "budget.csv.tmp.2024"),
+            os.path.join(stale, "samples", "photo.png.tmp.1"),
+            os.path.join(stale, f"D.safetensors.tmp.{os.getpid()}")]
+    for f in doomed + kept:
+        open(f, "w").write("x")
+    rc, so, se = run(base + ["--epochs", "1", "--out", stale, "--max-steps", "1"])
+    check(rc == 0, f"stale temporaries: {se}")
+    check(not any(os.path.exists(f) for f in doomed), "a dead run's temporaries were left")
+    check(all(os.path.exists(f) for f in kept), "a file that is not a dead run's temporary was removed")
+    rc, so, se = run(["train", "--data", data, "--hidden", "64", "--out", out, "--resume"])
     one_line_error("--hidden differs", rc, so, se, 2, ["--hidden 64", "48"])
     rc, so, se = run(["train", "--data", data, "--out", out, "--resume", "--hidden", "256"])
     one_line_error("--hidden given at its default", rc, so, se, 2, ["--hidden 256", "48"])
@@ -246,8 +266,8 @@ def main():
     out = os.path.join(tmp, "locked")
     p = start(base + ["--epochs", "200", "--out", out])
     lock = os.path.join(out, ".simdgan.lock")
-    for _ in range(200):
-        if os.path.exists(lock) and open(lock).read().strip():
+    for _ in range(3000):  # up to a minute: slow under the sanitizers
+        if (os.path.exists(lock) and open(lock).read().strip()) or p.poll() is not None:
             break
         time.sleep(0.02)
     rc, so, se = run(base + ["--epochs", "1", "--out", out])
