@@ -5,10 +5,14 @@
 // kernel table this binary has and this CPU runs (or only $SIMDGAN_ISA), and
 // once per thread count 1..physical cores, under names
 //
-//     <family>/<isa or baseline>/<variant>/threads:<T>/real_time
+//     <family>/<isa or baseline>/<variant>/nth:<T>/real_time
 //
 // so that `compare.py filters` can put two ISAs, or fused against unfused,
 // side by side (the token that differs is always one path element).
+// nth:<T> is the number of threads the code under test runs on (its OpenMP
+// team, or OpenBLAS's own threads): Google Benchmark's "threads" (its JSON
+// field, and the "threads:<N>" it appends to names for ->Threads(N)) counts
+// the harness's threads, which is always 1 here, so the two never collide.
 // Threaded code is timed in real time (UseRealTime), so every benchmark is.
 //
 // Counters: "flops" (FLOP/s, a rate) and "peak_pct" (percent of the register-
@@ -50,7 +54,7 @@ double peak_flops(const sg_kernels *k, int nth);
 // The best peak among isas() at nth threads: the yardstick of baselines.
 double best_peak_flops(int nth);
 
-// Registers fn as "<base>/threads:<nth>" in real time with the given unit.
+// Registers fn as "<base>/nth:<nth>" in real time with the given unit.
 benchmark::internal::Benchmark *add(const std::string &base, int nth,
                                     std::function<void(benchmark::State &)> fn,
                                     benchmark::TimeUnit unit = benchmark::kMicrosecond);

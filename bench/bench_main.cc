@@ -1,8 +1,9 @@
 // bench_main.cc: the suite's main and shared helpers: which ISAs and thread
-// counts to register, the machine context recorded in the output, and the
-// OpenBLAS environment fix-up.
+// counts to register, the machine context recorded in the output, the
+// OpenBLAS environment fix-up, and --help (Google Benchmark's flags, then
+// ours and the environment variables read here).
 //
-// Flags beyond Google Benchmark's:
+// Flags beyond Google Benchmark's (taken out of argv before it parses):
 //   --simdgan_iterations=N  run every benchmark for exactly N iterations
 //                           (tools/compare-pytorch times 200 training steps)
 //   --simdgan_max_threads=N thread counts 1..N instead of 1..physical cores
@@ -86,6 +87,42 @@ void reexec_for_openblas(char **argv)
 }
 #endif
 
+// --help: Google Benchmark's usage, then what this binary adds to it.
+void print_help()
+{
+    benchmark::PrintDefaultHelp();
+    std::fputs(
+        "\n"
+        "simdgan_bench's own flags:\n"
+        "          [--simdgan_iterations=N]   run every benchmark for exactly N iterations\n"
+        "                                     (tools/compare-pytorch, tools/load-test)\n"
+        "          [--simdgan_max_threads=N]  thread counts 1..N instead of 1..physical cores\n"
+        "Default changed: --benchmark_min_time=0.1 unless given.\n"
+        "\n"
+        "Names: <family>/<isa|openblas>/<variant>/nth:<T>/real_time, one per kernel table\n"
+        "this CPU runs and per T from 1 to the physical cores. nth:<T> is the threads the\n"
+        "code under test runs on (its OpenMP team, or OpenBLAS's threads); Google\n"
+        "Benchmark's own \"threads\" field counts its harness threads: always 1 here.\n"
+        "Families: peak stream gemm epilogue bce adam normal step (bench/bm_<family>.cc).\n"
+        "\n"
+        "Environment:\n"
+        "  SIMDGAN_ISA=ISA            only this kernel table (ref, avx2, avx512, neon);\n"
+        "                             default: every table built in that this CPU runs\n"
+        "  SIMDGAN_FUSION=0|1         read by the engine and recorded in the context; the\n"
+        "                             fused and unfused variants set fusion themselves, and\n"
+        "                             another value fails every benchmark that builds one\n"
+        "  SIMDGAN_MC, SIMDGAN_KC, SIMDGAN_NC\n"
+        "                             cache blocking, as in simdgan (default from hwloc)\n"
+        "  SIMDGAN_BENCH_OPENBLAS_CORETYPE=CORE\n"
+        "                             OpenBLAS's kernels for the baseline (default from the\n"
+        "                             CPU's features: SkylakeX with AVX-512, Haswell with\n"
+        "                             AVX2; empty: OpenBLAS's own choice); the binary runs\n"
+        "                             itself again with OPENBLAS_CORETYPE set to it\n"
+        "  SIMDGAN_BENCH_REEXECUTED   set by that second run; set it to keep\n"
+        "                             OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE as inherited\n",
+        stdout);
+}
+
 // Takes our own flags out of argv; adds the default min_time.
 std::vector<char *> parse_args(int argc, char **argv)
 {
@@ -98,10 +135,15 @@ std::vector<char *> parse_args(int argc, char **argv)
                      : !std::strncmp(a, "--simdgan_max_threads=", 22) ? &g_max_threads
                                                                       : nullptr;
         if (ours) {
+            const char *v = std::strchr(a, '=') + 1;
             char *end;
-            *ours = std::strtol(std::strchr(a, '=') + 1, &end, 10);
-            if (*end || *ours < 1) {
-                std::fprintf(stderr, "simdgan_bench: %s: expected a positive integer\n", a);
+            errno = 0;
+            *ours = std::strtol(v, &end, 10);
+            if (!*v || *end || errno || *ours < 1 || *ours > 1000000000L) {
+                std::fprintf(stderr,
+                             "simdgan_bench: %.*s: '%s' is not a count; expected an integer "
+                             "from 1 to 1000000000\n",
+                             (int)(v - a - 1), a, v);
                 std::exit(2);
             }
             continue;
@@ -189,7 +231,7 @@ void add_peak_context()
 {
     for (const sg_kernels *k : sgb::isas())
         for (int nth : sgb::thread_counts())
-            benchmark::AddCustomContext(fmt("peak_gflops/%s/threads:%d", k->isa, nth),
+            benchmark::AddCustomContext(fmt("peak_gflops/%s/nth:%d", k->isa, nth),
                                         fmt("%.2f", sgb::peak_flops(k, nth) * 1e-9));
 }
 
@@ -248,7 +290,7 @@ benchmark::internal::Benchmark *add(const std::string &base, int nth,
                                     std::function<void(benchmark::State &)> fn,
                                     benchmark::TimeUnit unit)
 {
-    std::string name = base + "/threads:" + std::to_string(nth);
+    std::string name = base + "/nth:" + std::to_string(nth);
     auto *b = benchmark::RegisterBenchmark(name.c_str(), std::move(fn));
     b->UseRealTime()->Unit(unit);
     if (g_iterations) b->Iterations(g_iterations);
@@ -303,7 +345,7 @@ int main(int argc, char **argv)
     bool listing = listing_only(argc, argv);
     std::vector<char *> args = parse_args(argc, argv);
     int n = (int)args.size() - 1;
-    benchmark::Initialize(&n, args.data());
+    benchmark::Initialize(&n, args.data(), print_help);
     if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 2;
 
     sgb::register_peak();

@@ -3,7 +3,7 @@
 // adam kernel) against unfused (PyTorch's separate tensor ops, one pass
 // each, as model.c runs them with SIMDGAN_FUSION=0).
 //
-//   adam/<isa>/<fused|unfused>/<G|D>/threads:T
+//   adam/<isa>/<fused|unfused>/<G|D>/nth:T
 //
 // G holds 283k parameters and D 267k (hidden 256), padding included.
 // Counters: items = parameters per second; bytes = the fused pass's traffic,

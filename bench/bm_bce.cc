@@ -2,7 +2,7 @@
 // the fused sigmoid_bce kernel against the unfused sequence model.c runs
 // with SIMDGAN_FUSION=0 (copy, sigmoid, bce_fwd, bce_bwd, sigmoid's act_bwd).
 //
-//   bce/<isa>/<fused|unfused>/n<N>/threads:1
+//   bce/<isa>/<fused|unfused>/n<N>/nth:1
 //
 // N = 200 (the D step: real and fake) and 100 (the G step), on one thread
 // as in the step. Logits span the sigmoid's saturation, targets are half

@@ -3,7 +3,7 @@
 // (model.c with SIMDGAN_FUSION=0: sg_gemm, then bias_act_fwd or act_bwd on
 // this thread's rows, then a barrier).
 //
-//   epilogue/<isa>/<fused|unfused>/<fwd|bwd>_<act>_<M>x<N>x<K>/threads:T
+//   epilogue/<isa>/<fused|unfused>/<fwd|bwd>_<act>_<M>x<N>x<K>/nth:T
 //
 // Shapes are the step's products that carry each activation:
 //   fwd  G's first layer (ReLU), G's last (Tanh), D's first on 2B (LeakyReLU)

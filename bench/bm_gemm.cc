@@ -1,8 +1,8 @@
 // bm_gemm.cc: sg_gemm on the products one training step makes, per ISA and
 // thread count, against OpenBLAS's cblas_sgemm in the same binary.
 //
-//   gemm/<isa>/<layout>_<M>x<N>x<K>/threads:T
-//   gemm/openblas/<layout>_<M>x<N>x<K>/threads:T
+//   gemm/<isa>/<layout>_<M>x<N>x<K>/nth:T
+//   gemm/openblas/<layout>_<M>x<N>x<K>/nth:T
 //
 // Layouts (W stored [out, in], activations [rows, features], as in model.c):
 //   fwd          Y[M,N]  = X[M,K] . W[N,K]^T      (rows, out, in)

@@ -3,7 +3,7 @@
 // bit the reference's) on the 6,400 normals of one z at batch 100 and
 // latent 64; the step draws two.
 //
-//   normal/<isa>/n6400/threads:1
+//   normal/<isa>/n6400/nth:1
 //
 // Counter: items (normals) per second.
 #include "bench.h"

@@ -1,15 +1,17 @@
 // bm_peak.cc: the machine's two roofs, for percent-of-peak and rooflines.
 //
-//   peak/<isa>/fma/threads:T      the kernel table's fma_peak slot: a
+//   peak/<isa>/fma/nth:T          the kernel table's fma_peak slot: a
 //                                 register-resident FMA loop, on T threads
-//   stream/<copy|triad>/<l2|mem>/threads:T
+//   stream/<copy|triad>/<l2|mem>/nth:T
 //                                 a[i] = b[i] (copy), a[i] = b[i] + s c[i]
 //                                 (triad), portable C++, over arrays that
 //                                 fit half of each core's L2 (l2) or that
 //                                 are far larger than the L3 (mem)
 //
 // Bandwidth is counted as STREAM does: bytes the loop names (8 per copy
-// element, 12 per triad element), without write-allocate traffic.
+// element, 12 per triad element), without write-allocate traffic. Times in
+// microseconds, the mem rows' tens of milliseconds too: compare.py prints
+// whole time units.
 // peak_flops() measures the FMA peak once per (ISA, threads) for the
 // percent-of-peak counters of the other families.
 #include "bench.h"
@@ -142,8 +144,7 @@ void sgb::register_peak()
             add(std::string("stream/") + op + "/l2", nth,
                 [=](benchmark::State &s) { bm_stream(s, triad, n_l2, nth); });
             add(std::string("stream/") + op + "/mem", nth,
-                [=](benchmark::State &s) { bm_stream(s, triad, n_mem, nth); },
-                benchmark::kMillisecond);
+                [=](benchmark::State &s) { bm_stream(s, triad, n_mem, nth); });
         }
     }
 }

@@ -4,17 +4,19 @@
 // copies a synthetic real batch and z1, z2 from preallocated buffers (eight
 // of each, in turn) instead of gathering MNIST and drawing normals.
 //
-//   step/<isa>/<fused|unfused>/b100_h256/threads:T  T threads, bound to cores
+//   step/<isa>/<fused|unfused>/b100_h256/nth:T  T threads, bound to cores
 //       where T >= 2 (SG_BIND_AUTO, the engine's default)
-//   step/<isa>/fused_unbound/b100_h256/threads:T    the same, never bound
-//   step/<isa>/fused_auto/b100_h256/threads:T       (T >= 2) the count chosen
+//   step/<isa>/fused_unbound/b100_h256/nth:T    the same, never bound
+//   step/<isa>/fused_auto/b100_h256/nth:T       (T >= 2) the count chosen
 //       per step by the autothreads controller from 1..T, as a trainer
 //       with adaptive threads runs (probe rounds included)
 //
-// Counters: ms_per_step; flops = the step's GEMM work (step_flops below:
-// 568.9 MFLOP at batch 100) per second; peak_pct against the ISA's FMA
-// peak at T threads; fused_auto also threads_mean, the mean count used.
-// tools/load-test runs these beside a competing process.
+// Time in microseconds (compare.py prints whole time units: in milliseconds
+// a 2.9 ms step would read 3). Counters: ms_per_step (the same time, for
+// tools/load-test and tools/compare-pytorch); flops = the step's GEMM work
+// (step_flops below: 568.9 MFLOP at batch 100) per second; peak_pct against
+// the ISA's FMA peak at T threads; fused_auto also threads_mean, the mean
+// count used. tools/load-test runs these beside a competing process.
 #include "bench.h"
 
 #include <cstring>
@@ -130,6 +132,6 @@ void sgb::register_step()
                 if (var.v == Variant::fused_auto && nth < 2) continue; // nothing to choose
                 Variant v = var.v;
                 add("step/" + std::string(k->isa) + "/" + var.name + "/b100_h256", nth,
-                    [=](benchmark::State &s) { bm_step(s, k, v, nth); }, benchmark::kMillisecond);
+                    [=](benchmark::State &s) { bm_step(s, k, v, nth); });
             }
 }
