@@ -211,8 +211,6 @@ struct simdgan_generator {
     sg_generator *g;
 };
 
-enum { GEN_ROWS = 256 }; /* G's rows per forward chunk */
-
 int simdgan_generator_load(const char *path, simdgan_generator **out)
 {
     char why[256];
@@ -227,7 +225,7 @@ int simdgan_generator_load(const char *path, simdgan_generator **out)
         free(g);
         return SIMDGAN_BAD_INPUT;
     }
-    if (!(g->g = sg_generator_load(path, &g->e, GEN_ROWS))) {
+    if (!(g->g = sg_generator_load(path, &g->e, SG_GEN_ROWS))) {
         sg_engine_free(&g->e);
         free(g);
         return SIMDGAN_BAD_INPUT;

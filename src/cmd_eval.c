@@ -22,7 +22,6 @@
 
 #define IMG_SIDE 28
 #define IMG (IMG_SIDE * IMG_SIDE)
-#define GEN_ROWS 256   /* G's rows per forward chunk */
 
 static const char usage_sample[] =
     "usage: simdgan sample --g FILE [flags]\n"
@@ -198,13 +197,6 @@ static int engine_open(sg_engine *e, const char *isa, int threads)
     return 0;
 }
 
-static int join(char *dst, size_t cap, const char *dir, const char *name)
-{
-    if ((size_t)snprintf(dst, cap, "%s/%s", dir, name) >= cap)
-        return sg_error("%s/%s: path too long", dir, name);
-    return 0;
-}
-
 /* ---- sample -------------------------------------------------------------- */
 
 /* z [pairs * steps, L]: row p * steps + j is (1 - t) z_a + t z_b with
@@ -298,7 +290,7 @@ int sg_cmd_sample(int argc, char **argv)
         free(seeds);
         return 2;
     }
-    sg_generator *g = sg_generator_load(gpath, &e, GEN_ROWS);
+    sg_generator *g = sg_generator_load(gpath, &e, SG_GEN_ROWS);
     int rc = g ? 0 : bad("%s", sg_last_error());
     char path[4200];
     if (rc == 0 && each && sg_mkdir(each) != 0) rc = bad("--each %s: %s", each, sg_last_error());
@@ -316,7 +308,7 @@ int sg_cmd_sample(int argc, char **argv)
         for (size_t i = 0; rc == 0 && each && i < count; i++) {
             char name[32];
             snprintf(name, sizeof name, "%05zu.png", i);
-            if (join(path, sizeof path, each, name) != 0 ||
+            if (sg_join(path, sizeof path, each, name) != 0 ||
                 sg_save_grid(path, x + i * IMG, 1, IMG_SIDE, IMG_SIDE) != 0)
                 rc = bad("%s", sg_last_error());
         }
@@ -452,7 +444,7 @@ int sg_cmd_eval(int argc, char **argv)
     if (engine_open(&e, isa, (int)threads)) return 2;
     sg_generator *g = NULL;
     if (gpath) {   /* a bad G is refused before the data and classifier are read */
-        g = sg_generator_load(gpath, &e, GEN_ROWS);
+        g = sg_generator_load(gpath, &e, SG_GEN_ROWS);
         if (!g) {
             sg_engine_free(&e);
             return bad("%s", sg_last_error());

@@ -33,6 +33,9 @@ void sg_sample_z(const sg_kernels *k, float *z, size_t n, int latent, uint64_t s
  * reserves them). */
 void sg_net_generate(sg_gan *g, sg_net *G, const float *z, size_t n, float *x);
 
+/* G's rows per forward chunk when a generator runs from a file. */
+#define SG_GEN_ROWS 256
+
 /* A G read from a file, ready to run. */
 typedef struct sg_generator sg_generator;
 

@@ -128,13 +128,6 @@ static void signals_restore(const saved_signals *s)
 
 /* ---- the output folder -------------------------------------------------- */
 
-static int join(char *dst, size_t cap, const char *dir, const char *name)
-{
-    if ((size_t)snprintf(dst, cap, "%s/%s", dir, name) >= cap)
-        return sg_error("%s/%s: path too long", dir, name);
-    return 0;
-}
-
 static int is_dir(const char *path)
 {
     struct stat st;
@@ -146,7 +139,7 @@ static int is_dir(const char *path)
 static int lock_out(const char *out, int *fd)
 {
     char path[4096];
-    if (join(path, sizeof path, out, ".simdgan.lock") != 0) return -1;
+    if (sg_join(path, sizeof path, out, ".simdgan.lock") != 0) return -1;
     int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (f < 0) return sg_error("--out %s: cannot create its lock file (%s)", out, strerror(errno));
     if (flock(f, LOCK_EX | LOCK_NB) != 0) {
@@ -207,7 +200,7 @@ static void clean_stale(const char *dir)
         if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
         char path[4400];
         struct stat st;
-        if (join(path, sizeof path, dir, ent->d_name) == 0 && lstat(path, &st) == 0 &&
+        if (sg_join(path, sizeof path, dir, ent->d_name) == 0 && lstat(path, &st) == 0 &&
             S_ISREG(st.st_mode))
             unlink(path);
     }
@@ -219,7 +212,7 @@ static int check_target(const char *dir, const char *name)
 {
     char path[4400];
     struct stat st;
-    if (join(path, sizeof path, dir, name) != 0) return -1;
+    if (sg_join(path, sizeof path, dir, name) != 0) return -1;
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return sg_error("%s: is %s; expected a file or nothing there", path,
                         S_ISDIR(st.st_mode) ? "a folder" : "not a regular file");
@@ -230,7 +223,7 @@ static int probe_write(const char *dir, const char *what)
 {
     char probe[4400];
     sg_outfile o;
-    if (join(probe, sizeof probe, dir, ".simdgan-probe") != 0) return -1;
+    if (sg_join(probe, sizeof probe, dir, ".simdgan-probe") != 0) return -1;
     if (sg_out_open(&o, probe) != 0)
         return sg_error("%s %s: folder is not writable (%s)", what, dir, strerror(errno));
     sg_out_abort(&o);
@@ -246,7 +239,7 @@ static int prepare_out(const char *out, char *samples, size_t cap, int *lock_fd,
     if (sg_mkdir(out) != 0) return sg_error("--out %s", sg_last_error());
     if (*lock_fd < 0 && lock_out(out, lock_fd) != 0) return -1;
     if (probe_write(out, "--out") != 0) return -1;
-    if (join(samples, cap, out, "samples") != 0) return -1;
+    if (sg_join(samples, cap, out, "samples") != 0) return -1;
     if (sg_mkdir(samples) != 0) return sg_error("--out %s", sg_last_error());
     if (probe_write(samples, "--out") != 0) return -1;
     clean_stale(out);
@@ -271,7 +264,7 @@ static int save_net(sg_outfile *f, const char *out, const char *file, sg_net *ne
                     const sg_train_opts *o, long step)
 {
     char path[4096], epochs[32], seed[32], st[32];
-    if (join(path, sizeof path, out, file) != 0) return -1;
+    if (sg_join(path, sizeof path, out, file) != 0) return -1;
     sg_st_tensor t[2 * SG_LAYERS];
     for (int i = 0; i < 2 * SG_LAYERS; i++) {
         t[i].name = sg_net_names[i];
@@ -306,7 +299,7 @@ static int save_pair(const char *out, sg_gan *g, const sg_train_opts *o, long st
 static long pair_file_step(const char *out, const char *file)
 {
     char path[4096];
-    if (join(path, sizeof path, out, file) != 0) return -1;
+    if (sg_join(path, sizeof path, out, file) != 0) return -1;
     sg_st_file *f = sg_st_open(path);
     if (!f) return -1;
     const char *s = sg_st_meta(f, "step");
@@ -327,7 +320,7 @@ static const char metrics_header[] =
 static FILE *metrics_open(const char *out, long keep_upto, int fresh)
 {
     char path[4096];
-    if (join(path, sizeof path, out, "metrics.csv") != 0) return NULL;
+    if (sg_join(path, sizeof path, out, "metrics.csv") != 0) return NULL;
     if (!fresh) {
         FILE *in = fopen(path, "rb");
         if (in) {
@@ -532,7 +525,7 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
 
     /* The state lives in OUT: lock an existing OUT before reading it, so the
      * state read is the last one written. */
-    if (join(t->state_path, sizeof t->state_path, o->out, SG_STATE_FILE) != 0) goto fail;
+    if (sg_join(t->state_path, sizeof t->state_path, o->out, SG_STATE_FILE) != 0) goto fail;
     if (is_dir(o->out)) {
         if (lock_out(o->out, &t->lock_fd) != 0) goto fail;
         int r = sg_state_read(t->state_path, st, &st_file);
@@ -684,18 +677,18 @@ static int epoch_images(sg_trainer *t, long epoch)
                SG_EXIT_DIVERGED;
     if (epoch == 0) {
         gather(&t->f, t->real, (t->steps - 1) * t->B, 0, t->B, t->img);
-        if (join(path, sizeof path, t->samples, "real_images.png") != 0 ||
+        if (sg_join(path, sizeof path, t->samples, "real_images.png") != 0 ||
             sg_save_grid(path, t->real, (int)t->B, ds->rows, ds->cols) != 0)
             return SG_EXIT_BAD_INPUT;
     }
     snprintf(name, sizeof name, "fake_images-%ld.png", epoch + 1);
-    if (join(path, sizeof path, t->samples, name) != 0 ||
+    if (sg_join(path, sizeof path, t->samples, name) != 0 ||
         sg_save_grid(path, t->g.xd, (int)t->B, ds->rows, ds->cols) != 0)
         return SG_EXIT_BAD_INPUT;
     if (t->fixed_z) {
         sg_net_generate(&t->g, &t->g.G, t->fixed_z, FIXED_Z_N, t->fixed_x);
         snprintf(name, sizeof name, "fixed_z-%ld.png", epoch + 1);
-        if (join(path, sizeof path, t->samples, name) != 0 ||
+        if (sg_join(path, sizeof path, t->samples, name) != 0 ||
             sg_save_grid_nrow(path, t->fixed_x, FIXED_Z_N, ds->rows, ds->cols, 8) != 0)
             return SG_EXIT_BAD_INPUT;
     }

@@ -141,6 +141,13 @@ void sg_out_abort(sg_outfile *o)
     pending_set(o->tmp, NULL);
 }
 
+int sg_join(char *dst, size_t cap, const char *dir, const char *name)
+{
+    if ((size_t)snprintf(dst, cap, "%s/%s", dir, name) >= cap)
+        return sg_error("%s/%s: path too long", dir, name);
+    return 0;
+}
+
 int sg_mkdir(const char *path)
 {
     struct stat st;

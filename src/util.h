@@ -55,6 +55,9 @@ void sg_out_unlink_pending(void);
 /* fsync the folder holding path (the file's name in it), 0 or -1 with error. */
 int sg_sync_parent(const char *path);
 
+/* dst = "dir/name"; 0, or -1 with error when it does not fit in cap. */
+int sg_join(char *dst, size_t cap, const char *dir, const char *name);
+
 /* mkdir -p for one folder level below an existing one; 0 or -1 with error. */
 int sg_mkdir(const char *path);
 
