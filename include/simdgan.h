@@ -76,7 +76,8 @@ typedef struct simdgan_config {
     long eval_n;           /* images an evaluation generates (10000)             */
     int fixed_z;           /* also write samples/fixed_z-N.png every epoch       */
     const char *bind;      /* "auto" (default), "always" or "never"              */
-    int quiet;             /* 1: no log lines on stdout (the callback still runs) */
+    int quiet;             /* 1: no log lines on stdout and no notes on stderr
+                              (the callback still runs; errors are returned) */
     int handle_signals;    /* 1: SIGINT/SIGTERM stop cleanly while training,
                               SIGPIPE ignored (what the command does); 0 default */
     unsigned fields_set;   /* SIMDGAN_SET_* bits: see below                      */

@@ -13,9 +13,10 @@
  *       --out models/classifier-mnist.safetensors
  *   simdgan classifier --dataset fashion-mnist --seed 0 --epochs 30 --shift 1 \
  *       --out models/classifier-fashion-mnist.safetensors */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* dladdr */
 #include "classifier.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -253,7 +254,7 @@ sg_classifier *sg_classifier_shipped(const char *dataset)
         sg_error("dataset %s: expected mnist or fashion-mnist", dataset);
         return NULL;
     }
-    char file[64], dirs[3][4096], path[4200], tried[3 * 4200 + 64] = "";
+    char file[64], dirs[4][4096], path[4200], tried[4 * 4200 + 64] = "";
     snprintf(file, sizeof file, "classifier-%s.safetensors", dataset);
     int nd = 0;
     const char *env = getenv("SIMDGAN_MODELS");
@@ -266,6 +267,16 @@ sg_classifier *sg_classifier_shipped(const char *dataset)
         if (slash) *slash = 0;
         snprintf(dirs[nd++], sizeof dirs[0], "%.4000s/models", exe);
         snprintf(dirs[nd++], sizeof dirs[0], "%.4000s/../share/simdgan/models", exe);
+    }
+    /* Where the library holding this code is installed: a program linked
+     * against libsimdgan.so (or Python's ctypes) runs from elsewhere. */
+    Dl_info so;
+    if (dladdr((void *)sg_classifier_shipped, &so) && so.dli_fname && strchr(so.dli_fname, '/')) {
+        char lib[4096];
+        snprintf(lib, sizeof lib, "%s", so.dli_fname);
+        *strrchr(lib, '/') = 0;
+        if (nd < 1 || strncmp(dirs[nd - 1], lib, strlen(lib)) != 0)
+            snprintf(dirs[nd++], sizeof dirs[0], "%.4000s/../share/simdgan/models", lib);
     }
     for (int i = 0; i < nd; i++) {
         snprintf(path, sizeof path, "%s/%s", dirs[i], file);

@@ -47,6 +47,7 @@ static const char usage_main[] =
     "  SIMDGAN_FUSION=0                   use the unfused kernels\n"
     "  SIMDGAN_MC, SIMDGAN_KC, SIMDGAN_NC cache blocking override\n"
     "  SIMDGAN_DATA=DIR                   where the MNIST files are\n"
+    "  SIMDGAN_MODELS=DIR                 where the evaluation classifiers are\n"
     "  OMP_NUM_THREADS=N                  default thread count\n";
 
 static const char usage_train[] =

@@ -546,7 +546,7 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
             goto fail;
         }
     }
-    if (o->resume && !t->resumed)
+    if (o->resume && !t->resumed && !o->quiet)
         fprintf(stderr, "simdgan: --resume: no training state in %s; starting from the beginning\n",
                 o->out);
     if (t->resumed && merge_state(o, st, t->state_path) != 0) goto fail;
@@ -638,11 +638,12 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
                          0, t->gs, (long)o->epochs * (long)steps, (long)steps};
     if (!(t->metrics = metrics_open(o->out, t->gs, !t->resumed))) goto fail;
     t->t_row = now();
-    if (t->resumed)
+    if (t->resumed && !o->quiet)
         fprintf(stderr, "simdgan: resuming %s at epoch %ld, step %ld of %zu (seed %" PRIu64
                         ", %s)\n", t->state_path, t->gs / (long)steps, t->gs % (long)steps, steps,
                 o->seed, k->isa);
-    fprintf(stderr, "simdgan: %s, %zu images from %s; %s; %d threads (%s); %s kernels\n",
+    if (!o->quiet)
+        fprintf(stderr, "simdgan: %s, %zu images from %s; %s; %d threads (%s); %s kernels\n",
             o->dataset, ds->n, t->dir, t->why, t->e.max_nth,
             t->adapt ? "physical cores; fewer while that is faster" : t->nwhy,
             t->e.fusion ? "fused" : "unfused");
@@ -765,7 +766,8 @@ int sg_trainer_run(sg_trainer *t, long until, sg_log_fn on_log, void *user)
                 break;
             }
             progress_clear(&t->prog);
-            fprintf(stderr, "simdgan: epoch %ld: FCD %.4f (train vs test %.4f), classifier score "
+            if (!o->quiet)
+                fprintf(stderr, "simdgan: epoch %ld: FCD %.4f (train vs test %.4f), classifier score "
                             "%.3f, %d classes, KL to uniform %.4f, precision %.3f, recall %.3f "
                             "(%zu images; %s)\n", epoch + 1, er.fcd, er.fcd_floor, er.score,
                     er.covered, er.kl_uniform, er.precision, er.recall, er.n, er.extractor);
@@ -800,7 +802,7 @@ int sg_trainer_run(sg_trainer *t, long until, sg_log_fn on_log, void *user)
                      t->gs / steps, t->gs % steps, steps, t->state_path, o->out);
         }
     } else if (rc == SG_EXIT_OK && stopped_by) {
-        if ((rc = save_state(t)) == SG_EXIT_OK)
+        if ((rc = save_state(t)) == SG_EXIT_OK && !o->quiet)
             fprintf(stderr, "simdgan: stopped after %ld steps (%s) at epoch %ld, step %ld; "
                             "continue with simdgan train --resume --out %s\n",
                     t->gs, stopped_by, t->gs / steps, t->gs % steps, o->out);
@@ -860,7 +862,7 @@ int sg_train(const sg_train_opts *opts)
     const double secs = now() - t0;
     if (rc == SG_EXIT_OK && t->gs == total) rc = finish(t, &had);
     if (t->o.signals) signals_restore(&saved);
-    if (rc == SG_EXIT_OK && t->gs == total) {
+    if (rc == SG_EXIT_OK && t->gs == total && !t->o.quiet) {
         if (total > start)
             fprintf(stderr, "simdgan: %ld steps in %.1f s (%.3f ms/step); wrote %s/ and "
                             "%s/{G,D}.safetensors\n", total - start, secs,
