@@ -709,8 +709,8 @@ int sg_cmd_classifier(int argc, char **argv)
         fprintf(stderr, "simdgan: %s\n", sg_last_error());
         rc = 2;
     } else {
-        fprintf(stderr, "simdgan: %d epochs in %.1f s; test accuracy %.4f; wrote %s: %s\n",
-                o.epochs, secs, c->test_accuracy, out, sg_classifier_id(back));
+        fprintf(stderr, "simdgan: %d epoch%s in %.1f s; test accuracy %.4f; wrote %s: %s\n",
+                o.epochs, o.epochs == 1 ? "" : "s", secs, c->test_accuracy, out, sg_classifier_id(back));
         rc = 0;
     }
     sg_classifier_free(back);

@@ -540,8 +540,9 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
                 sg_error("--out %s holds an unfinished run (epoch %ld of %d); continue it with "
                          "--resume, or choose another --out", o->out, st->epoch, st->epochs);
             else
-                sg_error("--out %s holds a finished run (%d epochs); train it longer with --resume "
+                sg_error("--out %s holds a finished run (%d epoch%s); train it longer with --resume "
                          "--epochs N, or choose another --out (or remove %s)", o->out, st->epochs,
+                         st->epochs == 1 ? "" : "s",
                          t->state_path);
             goto fail;
         }

@@ -314,6 +314,33 @@ def main():
         one_line_error("fashion-mnist on MNIST's files", rc, so, se, 2, ["MNIST's files"])
         check(not os.path.exists(out), "fashion-mnist on MNIST's files: created --out")
 
+    # The progress line: on a terminal only, redrawn in place, cleared at the end.
+    import pty
+    master, slave = pty.openpty()
+    out = os.path.join(tmp, "progress")
+    p = subprocess.Popen([SIMDGAN] + base + ["--epochs", "2", "--out", out], stdout=subprocess.PIPE,
+                         stderr=slave, env=env())
+    os.close(slave)
+    tty = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        tty += chunk
+    p.communicate()
+    os.close(master)
+    tty = tty.decode(errors="replace")
+    check(p.returncode == 0 and "ETA" in tty and "steps/s" in tty and "\r\x1b[K" in tty,
+          f"progress line on a terminal: {tty[-300:]!r}")
+    check(tty.rstrip().endswith(".safetensors") or "wrote" in tty.splitlines()[-1],
+          f"the progress line is not cleared before the last line: {tty[-200:]!r}")
+    rc, so, se = run(base + ["--epochs", "1", "--out", os.path.join(tmp, "noprogress")])
+    check(rc == 0 and "ETA" not in se and "\r" not in se, f"progress line off a terminal: {se!r}")
+    check(all(l.startswith("Epoch [") for l in so.splitlines()), f"stdout lines: {so!r}")
+
     # A closed stdout does not lose the run.
     out = os.path.join(tmp, "pipe")
     sh = subprocess.run(f"'{SIMDGAN}' {' '.join(base)} --epochs 2 --out '{out}' | head -1",
