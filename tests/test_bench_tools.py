@@ -47,17 +47,7 @@ COMPARE_PY = "/usr/share/benchmark/compare.py"
 COMMITTED = os.path.join(PROJECT, "profiles")
 sys.path.insert(0, os.path.join(PROJECT, "tests"))
 from check_png import decode_png  # noqa: E402
-
-failures = 0
-checks = 0
-
-
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAILED:", what)
+from checks import check, finish  # noqa: E402
 
 
 def load_tool(path, name):
@@ -356,8 +346,7 @@ def main():
         test_compare_pytorch(tmp, load_tool(PYTORCH_TOOL, "compare_pytorch"), isa)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("test_bench_tools: %d checks, %d failed" % (checks, failures))
-    return 1 if failures else 0
+    return finish("test_bench_tools")
 
 
 if __name__ == "__main__":

@@ -30,19 +30,12 @@ TESTS = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(__
 sys.path.insert(0, TESTS)
 from check_png import decode_png  # noqa: E402
 from check_safetensors import arrays, read_safetensors  # noqa: E402
-failures = 0
-checks = 0
+from checks import check, finish  # noqa: E402
 
 LOG_RE = re.compile(r"^Epoch \[(\d+)/(\d+)\], Step \[(\d+)/(\d+)\], d_loss: \d+\.\d{4}, "
                     r"g_loss: \d+\.\d{4}, D\(x\): \d\.\d{2}, D\(G\(z\)\): \d\.\d{2}$")
 
 
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAILED:", what)
 
 
 def run(args, env_extra=None, cwd=None):
@@ -262,8 +255,7 @@ def main():
             print("skip the MNIST epoch: SIMDGAN_DATA is not set")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{checks - failures} passed, {failures} failed")
-    return 1 if failures else 0
+    return finish("test_cli")
 
 
 if __name__ == "__main__":

@@ -44,9 +44,8 @@ TESTS = os.path.abspath(sys.argv[3])
 DATA = "--data" in sys.argv[4:]
 sys.path.insert(0, TESTS)
 from check_png import decode_png  # noqa: E402
+from checks import check, finish  # noqa: E402
 
-failures = 0
-checks = 0
 # Epochs of the G that must beat the noise G. The tutorial's G (seed 0)
 # draws one speckled blob for its first ten epochs or so (mode collapse: FCD
 # 800-950 with the MNIST classifier, worse than noise's ~780) and digit-like
@@ -54,12 +53,6 @@ checks = 0
 TRAINED_EPOCHS = 20
 
 
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAILED:", what)
 
 
 def run(args, cwd=None, data=False):
@@ -424,8 +417,7 @@ def main():
         check_sample(tmp)
         check_bad_input(tmp)
         check_eval(tmp)
-    print("test_eval.py: %d passed, %d failed" % (checks - failures, failures))
-    return 1 if failures else 0
+    return finish("test_eval.py")
 
 
 if __name__ == "__main__":

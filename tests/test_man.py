@@ -20,18 +20,11 @@ import re
 import shutil
 import subprocess
 import sys
+from checks import check, finish  # noqa: E402
 
 SIMDGAN, MANPAGE, SOURCE = (os.path.abspath(a) for a in sys.argv[1:4])
-failures = 0
-checks = 0
 
 
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAILED:", what)
 
 
 def help_text(*args):
@@ -130,8 +123,7 @@ def main():
     else:
         print("note: neither man nor groff is installed: the page was not rendered")
 
-    print("%d checks, %d failed" % (checks, failures))
-    return 1 if failures else 0
+    return finish("test_man")
 
 
 if __name__ == "__main__":

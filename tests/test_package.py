@@ -35,19 +35,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from idx_data import write_dataset  # noqa: E402
+from checks import check, finish  # noqa: E402
 
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-failures = 0
-checks = 0
 
 
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAILED:", what)
-    return cond
 
 
 def clean_env(**extra):
@@ -300,8 +292,7 @@ def main():
         cmd_deb(*args)
     else:
         sys.exit("test_package.py: unknown mode %s; expected install, example or deb" % mode)
-    print("%d checks, %d failed" % (checks, failures))
-    return 1 if failures else 0
+    return finish("test_package")
 
 
 if __name__ == "__main__":

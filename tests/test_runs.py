@@ -41,18 +41,11 @@ TESTS = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(__
 sys.path.insert(0, TESTS)
 from check_safetensors import arrays, read_safetensors  # noqa: E402
 from test_cli import write_idx  # noqa: E402
+from checks import check, finish  # noqa: E402
 
-failures = 0
-checks = 0
 rng = random.Random(int(os.environ.get("SIMDGAN_TEST_SEED", "0")) or None)
 
 
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAILED:", what)
 
 
 def env():
@@ -379,8 +372,7 @@ def main():
         print("full disk: tmpfs cannot be mounted here (not root?); those checks not run")
 
     subprocess.run(["rm", "-rf", tmp])
-    print(f"{checks - failures} passed, {failures} failed")
-    return 1 if failures else 0
+    return finish("test_runs")
 
 
 if __name__ == "__main__":

@@ -48,20 +48,13 @@ sys.path.insert(0, TESTS)
 from check_png import decode_png  # noqa: E402
 from check_safetensors import arrays, read_safetensors, validate  # noqa: E402
 from test_cli import write_idx  # noqa: E402
+from checks import check, finish  # noqa: E402
 
-failures = 0
-checks = 0
 HEADER = ("epoch,step,global_step,d_loss,g_loss,d_x,d_g_z,ms_per_step,fcd,fcd_floor,"
           "classifier_score,classes_covered,kl_uniform,precision,recall")
 FCD_BLUE = (31, 119, 180)   # matplotlib's first colour, the FCD curve's
 
 
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAILED:", what)
 
 
 def load_tool(path, name):
@@ -410,8 +403,7 @@ def main():
         test_compare_cli(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("test_tools: %d checks, %d failed" % (checks, failures))
-    return 1 if failures else 0
+    return finish("test_tools")
 
 
 if __name__ == "__main__":
