@@ -65,8 +65,6 @@ struct sg_classifier {
 static const char *const names[2 * SG_LAYERS] = {"0.weight", "0.bias", "2.weight",
                                                  "2.bias",   "4.weight", "4.bias"};
 
-static size_t pad16(size_t n) { return (n + 15) / 16 * 16; }
-
 /* A classifier of width H whose scratch holds `rows` rows; with training, the
  * gradient, Adam and backward buffers too. Parameters are zero. */
 static sg_classifier *classifier_new(int H, size_t rows, int training)
@@ -74,16 +72,8 @@ static sg_classifier *classifier_new(int H, size_t rows, int training)
     sg_classifier *c = sg_xmalloc(sizeof *c);
     memset(c, 0, sizeof *c);
     sg_net *n = &c->net;
-    n->dims[0] = IMG, n->dims[1] = H, n->dims[2] = H, n->dims[3] = SG_CLASSES;
-    n->act[0] = SG_ACT_RELU, n->act[1] = SG_ACT_RELU, n->act[2] = SG_ACT_NONE;
-    size_t off = 0;
-    for (int l = 0; l < SG_LAYERS; l++) {
-        n->off_w[l] = off;
-        off += pad16((size_t)n->dims[l + 1] * (size_t)n->dims[l]);
-        n->off_b[l] = off;
-        off += pad16((size_t)n->dims[l + 1]);
-    }
-    n->total = off;
+    sg_net_layout(n, IMG, H, H, SG_CLASSES, SG_ACT_RELU, SG_ACT_RELU, SG_ACT_NONE);
+    const size_t off = n->total;
     n->param = sg_xalloc(off * sizeof(float));
     n->rows = rows;
     n->a[0] = sg_xalloc(rows * (size_t)H * sizeof(float));

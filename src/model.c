@@ -29,9 +29,7 @@ void sg_gan_config_default(sg_gan_config *c)
 
 static size_t pad16(size_t n) { return (n + 15) / 16 * 16; }
 
-/* Lays out the buffers and draws PyTorch's Linear init from stream `id`. */
-static void net_init(sg_net *n, int d0, int d1, int d2, int d3, sg_act a0, sg_act a1, sg_act a2,
-                     size_t rows, uint64_t seed, uint32_t id)
+void sg_net_layout(sg_net *n, int d0, int d1, int d2, int d3, sg_act a0, sg_act a1, sg_act a2)
 {
     memset(n, 0, sizeof *n);
     n->dims[0] = d0, n->dims[1] = d1, n->dims[2] = d2, n->dims[3] = d3;
@@ -44,6 +42,14 @@ static void net_init(sg_net *n, int d0, int d1, int d2, int d3, sg_act a0, sg_ac
         off += pad16((size_t)n->dims[l + 1]);
     }
     n->total = off;
+}
+
+/* Lays out the buffers and draws PyTorch's Linear init from stream `id`. */
+static void net_init(sg_net *n, int d0, int d1, int d2, int d3, sg_act a0, sg_act a1, sg_act a2,
+                     size_t rows, uint64_t seed, uint32_t id)
+{
+    sg_net_layout(n, d0, d1, d2, d3, a0, a1, a2);
+    const size_t off = n->total;
     n->param = sg_xalloc(off * sizeof(float));
     n->grad = sg_xalloc(off * sizeof(float));
     n->m = sg_xalloc(off * sizeof(float));

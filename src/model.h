@@ -85,6 +85,10 @@ void sg_net_backward(sg_gan *g, sg_net *net, const float *x, size_t rows,
 /* Adam on all of net's parameters (t = ++net->step), this thread's slice. */
 void sg_net_adam(sg_gan *g, sg_net *net, int ith);
 
+/* Sets dims, activations, the tensors' offsets and total (each tensor on a
+ * 64-byte boundary); allocates nothing, zeroes the rest of n. */
+void sg_net_layout(sg_net *n, int d0, int d1, int d2, int d3, sg_act a0, sg_act a1, sg_act a2);
+
 /* A tensor of a network by its state_dict name ("0.weight" ... "4.bias"). */
 float *sg_net_tensor(sg_net *net, float *buf, const char *name, int *ndim, int64_t shape[2]);
 extern const char *const sg_net_names[2 * SG_LAYERS];
