@@ -83,7 +83,35 @@ class LogLine:
         return "LogLine(%s)" % ", ".join("%s=%r" % (n, getattr(self, n)) for n in self.__slots__)
 
 
-class Trainer:
+class _Handle:
+    """A library object: closed by close(), by leaving a `with` block, or when
+    collected. Subclasses set _lib, _handle and _close (the C function)."""
+
+    _handle = None
+
+    def _live(self):
+        if not self._handle:
+            raise ValueError("simdgan.%s: closed" % type(self).__name__)
+        return self._handle
+
+    def close(self):
+        """Releases the object (a trainer: and its lock on out); unusable after."""
+        if self._handle:
+            getattr(self._lib, self._close)(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_handle", None):
+            self.close()
+
+
+class Trainer(_Handle):
     """A training run: simdgan train's run, in steps, epochs and samples.
 
     Keyword arguments are simdgan train's flags with underscores (epochs,
@@ -100,7 +128,7 @@ class Trainer:
             raise TypeError("simdgan.Trainer: unknown flag%s %s; expected some of %s"
                             % ("s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(_FLAGS)))
         lib = _native.library()
-        self._lib, self._handle = lib, None
+        self._lib, self._handle, self._close = lib, None, "simdgan_trainer_close"
         c = _native.Config()
         lib.simdgan_config_init(ctypes.byref(c))
         self._keep = []  # the strings the config borrows live as long as the trainer
@@ -117,11 +145,6 @@ class Trainer:
         _check(lib.simdgan_trainer_open(ctypes.byref(c), ctypes.byref(handle)))
         self._handle = handle
         self._config = c
-
-    def _live(self):
-        if not self._handle:
-            raise ValueError("simdgan.Trainer: closed")
-        return self._handle
 
     def _run(self, fn, count, on_log):
         """fn(handle, count, callback, NULL) with on_log behind the callback. An
@@ -176,30 +199,15 @@ class Trainer:
     def steps_per_epoch(self):
         return self._lib.simdgan_trainer_steps_per_epoch(self._live())
 
-    def close(self):
-        """Releases the trainer and the lock on out; the trainer is unusable after."""
-        if self._handle:
-            self._lib.simdgan_trainer_close(self._handle)
-            self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        if getattr(self, "_handle", None):
-            self.close()
 
 
-class Generator:
+class Generator(_Handle):
     """A G read from a G.safetensors (simdgan's, or the tutorial's saved from
     PyTorch): sample(n, seed) as Trainer.sample."""
 
     def __init__(self, path):
         lib = _native.library()
-        self._lib, self._handle = lib, None
+        self._lib, self._handle, self._close = lib, None, "simdgan_generator_close"
         handle = ctypes.c_void_p()
         _check(lib.simdgan_generator_load(os.fsencode(path), ctypes.byref(handle)))
         self._handle = handle
@@ -208,28 +216,9 @@ class Generator:
     def latent(self):
         return self._lib.simdgan_generator_latent(self._live())
 
-    def _live(self):
-        if not self._handle:
-            raise ValueError("simdgan.Generator: closed")
-        return self._handle
-
     def sample(self, n=64, seed=0):
         return _sample(self._lib.simdgan_generator_sample, self._live(), n, seed)
 
-    def close(self):
-        if self._handle:
-            self._lib.simdgan_generator_close(self._handle)
-            self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        if getattr(self, "_handle", None):
-            self.close()
 
 
 def _sample(fn, handle, n, seed):
