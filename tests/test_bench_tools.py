@@ -25,8 +25,6 @@ Usage: test_bench_tools.py SIMDGAN_BENCH [PROJECT_DIR]
   work sees a competing process; the simdgan half runs on the bench binary.
   No PyTorch runs here.
 """
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -47,16 +45,7 @@ COMPARE_PY = "/usr/share/benchmark/compare.py"
 COMMITTED = os.path.join(PROJECT, "profiles")
 sys.path.insert(0, os.path.join(PROJECT, "tests"))
 from check_png import decode_png  # noqa: E402
-from checks import check, finish  # noqa: E402
-
-
-def load_tool(path, name):
-    loader = importlib.machinery.SourceFileLoader(name, path)
-    spec = importlib.util.spec_from_loader(name, loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
-
+from checks import check, finish, load_tool  # noqa: E402
 
 def run(cmd, env_extra=None, timeout=300):
     env = dict(os.environ)

@@ -26,8 +26,6 @@ Usage: test_tools.py SIMDGAN [PROJECT_DIR]
   verdict; --help works; bad flags exit 2 with one line. No PyTorch
   training runs here.
 """
-import importlib.machinery
-import importlib.util
 import json
 import os
 import shutil
@@ -48,21 +46,11 @@ sys.path.insert(0, TESTS)
 from check_png import decode_png  # noqa: E402
 from check_safetensors import arrays, read_safetensors, validate  # noqa: E402
 from test_cli import write_idx  # noqa: E402
-from checks import check, finish  # noqa: E402
+from checks import check, finish, load_tool  # noqa: E402
 
 HEADER = ("epoch,step,global_step,d_loss,g_loss,d_x,d_g_z,ms_per_step,fcd,fcd_floor,"
           "classifier_score,classes_covered,kl_uniform,precision,recall")
 FCD_BLUE = (31, 119, 180)   # matplotlib's first colour, the FCD curve's
-
-
-
-
-def load_tool(path, name):
-    loader = importlib.machinery.SourceFileLoader(name, path)
-    spec = importlib.util.spec_from_loader(name, loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
 
 
 def run(cmd, env_extra=None):
