@@ -236,6 +236,16 @@ int sg_engine_init(sg_engine *e, const sg_kernels *k, int max_nth)
             return sg_error("SIMDGAN_FUSION=%s: expected 0 (unfused kernels) or 1 (fused)", f);
         e->fusion = f[0] == '1';
     }
+    const char *p = getenv("SIMDGAN_GEMM_PATH");
+    e->path = SG_PATH_AUTO;
+    if (p && *p) {
+        if (!strcmp(p, "panel"))
+            e->path = SG_PATH_PANEL;
+        else if (!strcmp(p, "block"))
+            e->path = SG_PATH_BLOCK;
+        else if (strcmp(p, "auto"))
+            return sg_error("SIMDGAN_GEMM_PATH=%s: expected auto, panel or block", p);
+    }
     if (sg_blocking_init(&e->blk, k, sg_hw_get()) != 0) return -1;
     e->l2 = sg_hw_get()->l2;
     e->bind = SG_BIND_AUTO;
@@ -348,7 +358,8 @@ static void run_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view B, flo
      * MC blocks, and each B micro-panel is used once, right after it is
      * packed: it is packed then, into the start of the buffer, which stays
      * in L1, instead of the whole KC x NC block going out to L2 and back. */
-    const int panelwise = Mp * kcb * sizeof(float) <= e->l2 / 4;
+    const int panelwise = e->path == SG_PATH_AUTO ? Mp * kcb * sizeof(float) <= e->l2 / 4
+                                                  : e->path == SG_PATH_PANEL;
     const size_t MC = panelwise ? M : (size_t)e->blk.mc, NC = (size_t)e->blk.nc;
     float *bp = e->bpack[ith];
     for (size_t jc = j0; jc < j1; jc += NC) {

@@ -54,6 +54,14 @@ typedef enum sg_bind_policy {
     SG_BIND_AUTO    /* bind when the step runs 2 or more threads (default) */
 } sg_bind_policy;
 
+/* Which of sg_gemm's two blockings runs (see run_tiles in gemm.c): per
+ * panel (all rows of A in one block, each B micro-panel packed right before
+ * its use) where a K block of packed A fits a quarter of the L2, the classic
+ * KC x NC block of B otherwise. SG_PATH_PANEL and SG_PATH_BLOCK force one,
+ * so that the tests run both on any cache ($SIMDGAN_GEMM_PATH=auto, panel or
+ * block). Results are bit-identical on both. */
+typedef enum sg_gemm_path { SG_PATH_AUTO, SG_PATH_PANEL, SG_PATH_BLOCK } sg_gemm_path;
+
 /* The barrier's shared state (gemm.c). */
 typedef struct sg_sync sg_sync;
 
@@ -65,6 +73,7 @@ typedef struct sg_engine {
     int fusion;   /* 1: fused kernels; 0: the unfused paths             */
     int bind;     /* an sg_bind_policy                                  */
     int bind_now; /* the next region binds its threads (sg_engine_bind_update) */
+    int path;     /* an sg_gemm_path                                    */
     long spin_ns; /* how long sg_barrier spins before it sleeps         */
     sg_sync *sync;
     float *apack;       /* shared packed A, apack_cap floats  */
@@ -86,7 +95,8 @@ typedef struct sg_engine {
 int sg_blocking_init(sg_blocking *b, const sg_kernels *k, const sg_hw *hw);
 
 /* Fills e for up to max_nth threads (nth starts at max_nth); fusion from
- * $SIMDGAN_FUSION (0 or 1, default 1); binding SG_BIND_AUTO. -1 with error. */
+ * $SIMDGAN_FUSION (0 or 1, default 1); the path from $SIMDGAN_GEMM_PATH
+ * (default auto); binding SG_BIND_AUTO. -1 with error. */
 int sg_engine_init(sg_engine *e, const sg_kernels *k, int max_nth);
 /* The thread count of the next parallel regions, 1..e->max_nth; called
  * between steps, never inside a region. Results do not depend on it.
