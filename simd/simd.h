@@ -128,9 +128,9 @@ typedef struct sg_kernels {
      * the radius sqrt(-2 ln u1), u1 = (r + 1) 2^-32 in (0, 1]; r1 and r3
      * the angle 2 pi u2, u2 = (r >> 8) 2^-24 in [0, 1); z = radius cos,
      * radius sin). A value depends on i alone, never on [i0, i1), so any
-     * split across threads draws the same numbers, and every ISA repeats
-     * ref.c's operations (its log, sin and cos included), so a seed draws
-     * the same z bit for bit on every ISA. */
+     * split across threads draws the same numbers, and every ISA runs the
+     * same operations (vec_kernels.h: its log, sin and cos included), so a
+     * seed draws the same z bit for bit on every ISA. */
     void (*normal)(float *z, size_t i0, size_t i1, uint64_t seed,
                    uint32_t stream, uint32_t c2, uint32_t c1);
 
@@ -189,8 +189,9 @@ void sg_normal_groups(float *z, size_t i0, size_t i1, size_t width,
  * random number simdgan draws (src/rng.h). */
 void sg_philox(uint32_t out[4], const uint32_t ctr[4], uint64_t key);
 
-/* Scalar pieces shared by every ISA's edge handling: the activation, and its
- * backward (gradient g at output y), with PyTorch's element formulas. */
+/* One element's activation and its backward (gradient g at output y), with
+ * PyTorch's element formulas: the reference table's, whose tanh and sigmoid
+ * are libm's (the yardstick the vector tables' are tested against). */
 float sg_act_fwd_scalar(float x, sg_act act);
 float sg_act_bwd_scalar(float g, float y, sg_act act);
 
