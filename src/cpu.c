@@ -9,7 +9,15 @@
  *
  * The tables compiled in are named by SIMDGAN_HAVE_* definitions (see
  * CMakeLists.txt); the best runnable one is chosen unless SIMDGAN_ISA (or the
- * caller) names one, in which case an unusable request is an error. */
+ * caller) names one, in which case an unusable request is an error.
+ *
+ * The bf16 path likewise (sg_bf16_select): AMX needs AMX-TILE and AMX-BF16
+ * from CPUID, XCR0 bits 17-18 (the OS saves TILECFG and TILEDATA), and on
+ * Linux the process's permission for tile data: Linux arms XFD for TILEDATA
+ * so that its 8 KiB of state is saved only for processes that ask
+ * (arch_prctl ARCH_REQ_XCOMP_PERM), and a tile instruction without the
+ * permission kills the process with SIGILL. Arm BF16 needs HWCAP2_BF16. */
+#define _GNU_SOURCE /* syscall() for arch_prctl */
 #include "cpu.h"
 
 #include <stdio.h>
@@ -20,12 +28,22 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#include <stdatomic.h>
 #define SG_CPU_X86 1
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define SG_ARCH_REQ_XCOMP_PERM 0x1023 /* asm/prctl.h, Linux 5.16 */
+#define SG_XFEATURE_XTILEDATA 18
+#endif
 #elif defined(__aarch64__)
 #define SG_CPU_ARM64 1
 #if defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1 << 14)
+#endif
 #endif
 #endif
 
@@ -61,13 +79,20 @@ static void detect_x86(sg_cpu_info *ci)
         ci->avx512dq = (b >> 17) & 1;
         ci->avx512bw = (b >> 30) & 1;
         ci->avx512vl = (b >> 31) & 1;
+        ci->amx_bf16 = (d >> 22) & 1;
+        ci->amx_tile = (d >> 24) & 1;
+        unsigned int subleaves = a;
+        if (subleaves >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
+            ci->avx512_bf16 = (a >> 5) & 1;
     }
     /* XGETBV faults unless the OS set CR4.OSXSAVE, which CPUID reports. */
     if (osxsave) {
         unsigned long long xcr0 = xgetbv0();
         ci->os_ymm = (xcr0 & 0x06) == 0x06;
         ci->os_zmm = (xcr0 & 0xe6) == 0xe6;
+        ci->os_amx = (xcr0 & 0x60000ull) == 0x60000ull;
     }
+    if (ci->amx_tile && ci->os_amx) ci->amx_perm = sg_cpu_amx_permit();
 
     if (__get_cpuid_count(0x80000000u, 0, &a, &b, &c, &d) && a >= 0x80000004u) {
         unsigned int regs[12];
@@ -83,6 +108,31 @@ static void detect_x86(sg_cpu_info *ci)
     }
 }
 #endif
+
+int sg_cpu_amx_permit(void)
+{
+#if SG_CPU_X86
+    /* 0: not asked yet; 1: granted; 2: refused. Two threads that race ask
+     * twice, which is harmless (the request is idempotent). */
+    static atomic_int state;
+    int s = atomic_load(&state);
+    if (s) return s == 1;
+    unsigned int a, b, c, d;
+    int ok = __get_cpuid_count(0, 0, &a, &b, &c, &d) && a >= 7 &&
+             __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((d >> 24) & 1);
+    if (ok) {
+        __get_cpuid_count(1, 0, &a, &b, &c, &d);
+        ok = ((c >> 27) & 1) && (xgetbv0() & 0x60000ull) == 0x60000ull;
+    }
+#if defined(__linux__)
+    if (ok) ok = syscall(SYS_arch_prctl, SG_ARCH_REQ_XCOMP_PERM, SG_XFEATURE_XTILEDATA) == 0;
+#endif
+    atomic_store(&state, ok ? 1 : 2);
+    return ok;
+#else
+    return 0;
+#endif
+}
 
 /* The first "key : value" line of /proc/cpuinfo whose key is `key`. */
 static int cpuinfo_field(const char *key, char *out, size_t cap)
@@ -114,6 +164,7 @@ void sg_cpu_detect(sg_cpu_info *ci)
 #elif SG_CPU_ARM64
 #if defined(__linux__)
     ci->neon = (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
+    ci->arm_bf16 = (getauxval(AT_HWCAP2) & HWCAP2_BF16) != 0;
 #else
     ci->neon = 1; /* ASIMD is part of the AArch64 ABI on Apple and Windows */
 #endif
@@ -243,5 +294,151 @@ const sg_kernels *sg_kernels_select(const char *request, char *why, size_t cap)
     if (why && cap)
         snprintf(why, cap, "%s: best ISA this CPU supports (%s)", built[i]->isa,
                  best_reason(built[i]->isa));
+    return built[i];
+}
+
+/* ---- bf16 paths ---------------------------------------------------------- */
+
+const sg_bf16_kernels *const *sg_bf16_built(void)
+{
+    static const sg_bf16_kernels *const built[] = {
+#ifdef SIMDGAN_HAVE_AMX
+        &sg_bf16_kernels_amx,
+#endif
+#ifdef SIMDGAN_HAVE_AVX512BF16
+        &sg_bf16_kernels_avx512bf16,
+#endif
+#ifdef SIMDGAN_HAVE_BFMMLA
+        &sg_bf16_kernels_bfmmla,
+#endif
+        &sg_bf16_kernels_ref,
+        NULL,
+    };
+    return built;
+}
+
+/* The first thing this CPU lacks for the bf16 path, or NULL. */
+static const char *bf16_missing(const char *path, const sg_cpu_info *ci)
+{
+    if (strcmp(path, "amx") == 0) {
+        if (!ci->amx_tile) return "this CPU lacks AMX-TILE";
+        if (!ci->amx_bf16) return "this CPU lacks AMX-BF16";
+        if (!ci->os_amx) return "the OS does not save AMX tile state (XCR0 bits 17-18)";
+        if (!ci->amx_perm)
+            return "the OS refused AMX tile data to this process (arch_prctl ARCH_REQ_XCOMP_PERM)";
+    }
+    if (strcmp(path, "avx512bf16") == 0) {
+        if (!ci->avx512f) return "this CPU lacks AVX-512F";
+        if (!ci->avx512_bf16) return "this CPU lacks AVX512_BF16";
+        if (!ci->os_zmm) return "the OS does not save ZMM and opmask register state (XCR0)";
+    }
+    if (strcmp(path, "bfmmla") == 0 && !ci->arm_bf16) return "this CPU lacks Arm BF16 (HWCAP2_BF16)";
+    return NULL;
+}
+
+int sg_bf16_runnable(const sg_bf16_kernels *k, const sg_cpu_info *ci)
+{
+    return bf16_missing(k->path, ci) == NULL;
+}
+
+void sg_cpu_bf16_features(const sg_cpu_info *ci, char *buf, size_t cap)
+{
+#if SG_CPU_X86
+    snprintf(buf, cap, "amx-bf16 %s, amx-tile %s, xcr0 tile state %s, tile permission %s, "
+                       "avx512-bf16 %s",
+             ci->amx_bf16 ? "yes" : "no", ci->amx_tile ? "yes" : "no", ci->os_amx ? "yes" : "no",
+             ci->amx_perm ? "yes" : "no", ci->avx512_bf16 ? "yes" : "no");
+#elif SG_CPU_ARM64
+    snprintf(buf, cap, "arm bf16 (HWCAP2_BF16) %s", ci->arm_bf16 ? "yes" : "no");
+#else
+    (void)ci;
+    snprintf(buf, cap, "none detected on this architecture");
+#endif
+}
+
+/* Why the ref path runs when nothing names it: the first missing feature of
+ * the best path this architecture could have. */
+static void ref_reason(const sg_cpu_info *ci, char *buf, size_t cap)
+{
+    const char *lack = NULL;
+#if SG_CPU_X86
+#if defined(SIMDGAN_HAVE_AMX) || defined(SIMDGAN_HAVE_AVX512BF16)
+    lack = bf16_missing("avx512bf16", ci);
+#else
+    (void)ci;
+    lack = "the AMX and AVX512_BF16 kernels are not built into this binary";
+#endif
+    snprintf(buf, cap, "no bf16 matrix unit or AVX512_BF16: %s", lack);
+#elif SG_CPU_ARM64
+    lack = bf16_missing("bfmmla", ci);
+#ifndef SIMDGAN_HAVE_BFMMLA
+    lack = "the BFMMLA kernels are not built into this binary";
+#endif
+    snprintf(buf, cap, "no bf16 matrix instructions: %s", lack);
+#else
+    (void)ci;
+    (void)lack;
+    snprintf(buf, cap, "no bf16 path for this architecture");
+#endif
+}
+
+const sg_bf16_kernels *sg_bf16_select(const char *request, char *why, size_t cap)
+{
+    char label[96];
+    const char *name = request;
+    if (request) {
+        snprintf(label, sizeof label, "--precision bf16 path %s", request);
+    } else {
+        const char *env = getenv("SIMDGAN_BF16");
+        if (env && env[0]) {
+            name = env;
+            snprintf(label, sizeof label, "SIMDGAN_BF16=%s", env);
+        }
+    }
+    sg_cpu_info ci;
+    sg_cpu_detect(&ci);
+    const sg_bf16_kernels *const *built = sg_bf16_built();
+    if (name) {
+        if (strcmp(name, "amx") && strcmp(name, "avx512bf16") && strcmp(name, "bfmmla") &&
+            strcmp(name, "ref")) {
+            sg_error("%s: unknown bf16 path '%s'; expected amx, avx512bf16, bfmmla or ref", label,
+                     name);
+            return NULL;
+        }
+        const sg_bf16_kernels *k = NULL;
+        char names[64] = "";
+        for (size_t i = 0; built[i]; i++) {
+            if (strcmp(built[i]->path, name) == 0) k = built[i];
+            size_t used = strlen(names);
+            snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", built[i]->path);
+        }
+        if (!k) {
+            sg_error("%s: not built into this binary (built: %s)", label, names);
+            return NULL;
+        }
+        const char *lack = bf16_missing(name, &ci);
+        if (lack) {
+            sg_error("%s: %s", label, lack);
+            return NULL;
+        }
+        if (why && cap) snprintf(why, cap, "%s: %s", k->path, label);
+        return k;
+    }
+    size_t i = 0;
+    while (!sg_bf16_runnable(built[i], &ci)) i++; /* ends at ref, which always runs */
+    if (why && cap) {
+        char reason[192];
+        if (strcmp(built[i]->path, "amx") == 0)
+            snprintf(reason, sizeof reason, "AMX-BF16 and AMX-TILE, OS saves tile state, "
+                                            "tile data permitted");
+        else if (strcmp(built[i]->path, "avx512bf16") == 0)
+            snprintf(reason, sizeof reason, "no AMX (%s); AVX512_BF16 and AVX-512F, OS saves "
+                     "ZMM state", bf16_missing("amx", &ci));
+        else if (strcmp(built[i]->path, "bfmmla") == 0)
+            snprintf(reason, sizeof reason, "Arm BF16 (HWCAP2_BF16)");
+        else
+            ref_reason(&ci, reason, sizeof reason);
+        snprintf(why, cap, "%s: %s", built[i]->path, reason);
+    }
     return built[i];
 }

@@ -1,0 +1,189 @@
+// bm_bf16.cc: the bf16 GEMM (src/gemm_bf16.h) on the products one training
+// step makes, per bf16 path this CPU runs, and the matrix unit's peak.
+//
+//   peak/bf16_<path>/nth:T                 the path's register-resident
+//       peak (AMX: tdpbf16ps on 4 accumulator tiles; BFMMLA: 16
+//       accumulators), on T threads at once: the roof of peak_pct below
+//   gemm_bf16/<path>/<layout>_<M>x<N>x<K>/nth:T
+//       sg_gemm_bf16, operands fp32 (rounded to bf16 as they are packed);
+//       <path> is amx, bfmmla, or ref-<isa> (bf16-rounded panels through
+//       the fp32 table <isa>'s micro-kernel)
+//   gemm_bf16/<path>/<layout>_<M>x<N>x<K>/packed/nth:T
+//       sg_gemm_bf16_packed, B (the weight, for fwd and bwd_data) packed
+//       beforehand, as when Adam keeps bf16 copies of the weights
+//
+// Layouts and shapes as bm_gemm.cc's (whose gemm/<isa>/... rows are the
+// fp32 products to compare with: run both filters in one binary). Raw
+// products, no epilogue. Counters: flops = 2 M N K per iteration;
+// peak_pct against the path's peak row at T threads (ref-<isa> rows: the
+// fp32 table's FMA peak, as bm_gemm's).
+#include "bench.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+extern "C" {
+#include "gemm_bf16.h"
+}
+
+
+namespace {
+
+enum Layout { FWD, BWD_DATA, BWD_WEIGHTS };
+const char *const layout_names[] = {"fwd", "bwd_data", "bwd_weights"};
+
+struct Shape {
+    Layout layout;
+    size_t M, N, K;
+};
+
+// G: 64 -> 256 -> 256 -> 784 on 100 rows; D: 784 -> 256 -> 256 -> 1 on 200
+// (the D step) or 100 rows (the G step), as in bm_gemm.cc.
+const Shape shapes[] = {
+    {FWD, 100, 256, 64},          {FWD, 100, 256, 256},         {FWD, 100, 784, 256},
+    {FWD, 100, 256, 784},         {FWD, 200, 256, 784},         {FWD, 200, 256, 256},
+    {BWD_DATA, 100, 784, 256},    {BWD_DATA, 100, 256, 256},    {BWD_DATA, 100, 256, 784},
+    {BWD_DATA, 200, 256, 256},    {BWD_WEIGHTS, 256, 64, 100},  {BWD_WEIGHTS, 256, 256, 100},
+    {BWD_WEIGHTS, 784, 256, 100}, {BWD_WEIGHTS, 256, 256, 200}, {BWD_WEIGHTS, 256, 784, 200},
+};
+
+std::string shape_name(const Shape &s)
+{
+    return std::string(layout_names[s.layout]) + "_" + std::to_string(s.M) + "x" +
+           std::to_string(s.N) + "x" + std::to_string(s.K);
+}
+
+// The stored operands and their views, as bm_gemm.cc's.
+struct Operands {
+    sgb::Floats a, b, c;
+    sg_view A, B;
+    explicit Operands(const Shape &s) : a(s.M * s.K, -1, 1, 1), b(s.K * s.N, -1, 1, 2), c(s.M * s.N)
+    {
+        A = sg_view{a, s.K, 1}, B = sg_view{b, s.N, 1};
+        if (s.layout == FWD) B = sg_view{b, 1, s.K};
+        if (s.layout == BWD_WEIGHTS) A = sg_view{a, 1, s.M};
+    }
+};
+
+double flops(const Shape &s) { return 2.0 * (double)s.M * (double)s.N * (double)s.K; }
+
+// One call of the path's peak loop on every thread at once; returns the
+// flops performed.
+double peak_run(const sg_bf16_kernels *k, int nth, size_t iters)
+{
+    double fl = 0.0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth) reduction(+ : fl)
+    {
+        sg_hw_bind(omp_get_thread_num());
+        fl += k->peak(iters);
+    }
+#else
+    (void)nth;
+    sg_hw_bind(0);
+    fl = k->peak(iters);
+#endif
+    return fl;
+}
+
+// Iterations of the peak loop for about 20 ms on one thread.
+size_t peak_iters(const sg_bf16_kernels *k)
+{
+    size_t iters = 1024;
+    for (;;) {
+        double t0 = sgb::now_seconds();
+        k->peak(iters);
+        if (sgb::now_seconds() - t0 > 0.02 || iters > ((size_t)1 << 40)) return iters;
+        iters *= 2;
+    }
+}
+
+// The path's peak at nth threads in FLOP/s, measured once (best of 5
+// rounds), as sgb::peak_flops does for the FMA loops.
+double bf16_peak(const sg_bf16_kernels *k, int nth)
+{
+    static std::map<std::pair<const sg_bf16_kernels *, int>, double> cache;
+    auto it = cache.find({k, nth});
+    if (it != cache.end()) return it->second;
+    const size_t iters = peak_iters(k);
+    double best = 0.0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = sgb::now_seconds();
+        double fl = peak_run(k, nth, iters);
+        best = std::max(best, fl / (sgb::now_seconds() - t0));
+    }
+    cache[{k, nth}] = best;
+    return best;
+}
+
+void bm_peak(benchmark::State &state, const sg_bf16_kernels *k, int nth)
+{
+    const double roof = bf16_peak(k, nth);
+    const size_t iters = peak_iters(k) / 4;
+    double fl = 0.0, t0 = sgb::now_seconds();
+    for (auto _ : state) fl += peak_run(k, nth, iters);
+    double secs = sgb::now_seconds() - t0;
+    sgb::set_flops(state, fl / (double)state.iterations(), secs, roof);
+}
+
+void bm_bf16(benchmark::State &state, const sg_bf16_kernels *bk, const sg_kernels *fk, Shape s,
+             int nth, bool packed)
+{
+    sgb::Engine eng(fk, nth);
+    if (!eng.ok(state)) return;
+    sg_bf16_engine be;
+    if (sg_bf16_engine_init(&be, &eng.e, bk) != 0) {
+        state.SkipWithError(sg_last_error());
+        return;
+    }
+    sg_bf16_engine_reserve(&be, s.M, s.N, s.K);
+    Operands o(s);
+    void *Bp = nullptr;
+    if (packed) {
+        Bp = sg_xalloc(sg_bf16_b_panels(&be, s.N) * sg_bf16_b_panel_bytes(&be, s.K) + 64);
+        sg_bf16_pack_b(&be, Bp, o.B, s.K, s.N, 0, sg_bf16_b_panels(&be, s.N));
+    }
+    double secs = sgb::run_team(state, nth, [&](int ith) {
+        if (packed)
+            sg_gemm_bf16_packed(&be, s.M, s.N, s.K, o.A, Bp, o.c, s.N, 0, nullptr, ith);
+        else
+            sg_gemm_bf16(&be, s.M, s.N, s.K, o.A, o.B, o.c, s.N, 0, nullptr, ith);
+    });
+    benchmark::DoNotOptimize(o.c.p[0]);
+    sgb::set_flops(state, flops(s), secs, bk->peak ? bf16_peak(bk, nth) : sgb::peak_flops(fk, nth));
+    sg_free(Bp);
+    sg_bf16_engine_free(&be);
+}
+
+} // namespace
+
+void sgb::register_bf16()
+{
+    sg_cpu_info ci;
+    sg_cpu_detect(&ci);
+    const sg_kernels *best = isas().front();
+    std::vector<std::pair<std::string, std::pair<const sg_bf16_kernels *, const sg_kernels *>>> paths;
+    for (const sg_bf16_kernels *const *t = sg_bf16_built(); *t; t++) {
+        if (!sg_bf16_runnable(*t, &ci)) continue;
+        if ((*t)->mr)
+            paths.push_back({(*t)->path, {*t, best}});
+        else
+            for (const sg_kernels *k : isas())
+                paths.push_back({std::string((*t)->path) + "-" + k->isa, {*t, k}});
+    }
+    for (auto &p : paths)
+        if (p.second.first->peak)
+            for (int nth : thread_counts())
+                add("peak/bf16_" + p.first, nth, [=](benchmark::State &st) {
+                    bm_peak(st, p.second.first, nth);
+                });
+    for (const Shape &s : shapes)
+        for (auto &p : paths)
+            for (int packed = 0; packed < (s.layout == BWD_WEIGHTS ? 1 : 2); packed++)
+                for (int nth : thread_counts())
+                    add("gemm_bf16/" + p.first + "/" + shape_name(s) + (packed ? "/packed" : ""),
+                        nth, [=](benchmark::State &st) {
+                            bm_bf16(st, p.second.first, p.second.second, s, nth, packed != 0);
+                        });
+}
