@@ -67,6 +67,7 @@ void register_bce();
 void register_adam();
 void register_normal();
 void register_step();
+void register_bf16();
 
 // "flops" (a rate) and, when peak > 0, "peak_pct" from the loop's own time.
 void set_flops(benchmark::State &state, double flops_per_iter, double seconds, double peak);

@@ -350,6 +350,7 @@ int main(int argc, char **argv)
 
     sgb::register_peak();
     sgb::register_gemm();
+    sgb::register_bf16();
     sgb::register_epilogue();
     sgb::register_bce();
     sgb::register_adam();

@@ -51,7 +51,7 @@ void bm_epilogue(benchmark::State &state, const sg_kernels *k, Case c, bool fuse
     sg_view B = c.bwd ? sg_view{w, c.N, 1} : sg_view{w, 1, c.K};
     if (c.act == SG_ACT_RELU && c.bwd) // ReLU's output: zero where it was cut
         for (size_t i = 0; i < y.n; i += 2) y.p[i] = 0.0f;
-    sg_epilogue epi = {c.bwd ? nullptr : bias.p, c.bwd ? SG_ACT_NONE : c.act,
+    sg_epi epi = {c.bwd ? nullptr : bias.p, c.bwd ? SG_ACT_NONE : c.act,
                        c.bwd ? c.act : SG_ACT_NONE, y, c.N};
 
     double secs = sgb::run_team(state, nth, [&](int ith) {

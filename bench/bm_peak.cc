@@ -7,6 +7,13 @@
 //                                 (triad), portable C++, over arrays that
 //                                 fit half of each core's L2 (l2) or that
 //                                 are far larger than the L3 (mem)
+//   ukr/<isa>/nth:T               the micro-kernel's ceiling: one MR x NR
+//                                 tile, K = 256, its packed A and B panels
+//                                 and C in L1, called over and over on each
+//                                 of T threads (no packing, no edges, no
+//                                 epilogue): what any GEMM of this engine
+//                                 can reach at best; peak_pct against the
+//                                 FMA loop
 //
 // Bandwidth is counted as STREAM does: bytes the loop names (8 per copy
 // element, 12 per triad element), without write-allocate traffic. Times in
@@ -18,7 +25,9 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -65,6 +74,30 @@ void bm_fma(benchmark::State &state, const sg_kernels *k, int nth)
         sgb::team_barrier();
     });
     sgb::set_flops(state, flops, secs, 0.0);
+}
+
+// The micro-kernel on resident panels: K = 256 steps of MR and NR floats,
+// the depth of one K block of the engine's products (avx512 10 x 32: A
+// 10 KiB, B 32 KiB, in L1 where it holds 48 KiB, split with the L2 at 32).
+// accumulate 1 keeps C live, as the K blocks after the first do.
+void bm_ukr(benchmark::State &state, const sg_kernels *k, int nth)
+{
+    const size_t K = 256, MR = (size_t)k->mr, NR = (size_t)k->nr;
+    const size_t calls = 64; // per iteration and thread
+    std::vector<std::unique_ptr<sgb::Floats>> a, b, c;
+    for (int t = 0; t < nth; t++) {
+        a.emplace_back(new sgb::Floats(K * MR, -1, 1, 1 + t));
+        b.emplace_back(new sgb::Floats(K * NR, -1, 1, 2 + t));
+        c.emplace_back(new sgb::Floats(MR * NR));
+    }
+    double secs = sgb::run_team(state, nth, [&](int ith) {
+        const float *ap = a[ith]->p, *bp = b[ith]->p;
+        float *cp = c[ith]->p;
+        for (size_t r = 0; r < calls; r++) k->sgemm_ukr(K, ap, bp, cp, NR, 1, nullptr);
+        benchmark::DoNotOptimize(cp[0]);
+        sgb::team_barrier();
+    });
+    sgb::set_flops(state, 2.0 * (double)(K * MR * NR * calls) * nth, secs, sgb::peak_flops(k, nth));
 }
 
 // Arrays for the stream benchmarks, kept across runs of a benchmark (the
@@ -131,6 +164,9 @@ void sgb::register_peak()
         for (int nth : thread_counts())
             add(std::string("peak/") + k->isa + "/fma", nth,
                 [=](benchmark::State &s) { bm_fma(s, k, nth); });
+    for (const sg_kernels *k : isas())
+        for (int nth : thread_counts())
+            add(std::string("ukr/") + k->isa, nth, [=](benchmark::State &s) { bm_ukr(s, k, nth); });
 
     const sg_hw *hw = sg_hw_get();
     for (int nth : thread_counts()) {

@@ -7,6 +7,8 @@
 //   step/<isa>/<fused|unfused>/b100_h256/nth:T  T threads, bound to cores
 //       where T >= 2 (SG_BIND_AUTO, the engine's default)
 //   step/<isa>/fused_unbound/b100_h256/nth:T    the same, never bound
+//   step/<isa>/fused/b100_h1024/nth:T, step/<isa>/fused/b500_h256/nth:T
+//       larger models (hidden 1024, batch 500): their flops against b100_h256's
 //   step/<isa>/fused_auto/b100_h256/nth:T       (T >= 2) the count chosen
 //       per step by the autothreads controller from 1..T, as a trainer
 //       with adaptive threads runs (probe rounds included)
@@ -17,13 +19,25 @@
 // (step_flops below: 568.9 MFLOP at batch 100) per second; peak_pct against
 // the ISA's FMA peak at T threads; fused_auto also threads_mean, the mean
 // count used. tools/load-test runs these beside a competing process.
+//
+// SIMDGAN_TRACE=FILE traces the first step row that runs (pick it with
+// --benchmark_filter): after each of its timed loops, SIMDGAN_TRACE_STEPS
+// (20) more steps are recorded (src/trace.h) and written to FILE, rewritten
+// by each run of the row, for tools/step-breakdown; the timing is not
+// traced. That row also gets counters from the trace: barrier_pct (the
+// threads' time waiting in barriers, % of step x threads), barriers (per
+// step and thread), pack_pct, kernel_pct and adam_pct (the same shares of
+// packing, micro-kernel tiles and Adam).
 #include "bench.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 
 extern "C" {
 #include "autothreads.h"
+#include "trace.h"
 }
 
 namespace {
@@ -72,7 +86,56 @@ void fill(void *ctx, sg_gan *g, int ith, int nth)
 
 enum class Variant { fused, unfused, fused_unbound, fused_auto };
 
-void bm_step(benchmark::State &state, const sg_kernels *k, Variant v, int nth)
+// The row SIMDGAN_TRACE traces: the first step row that runs.
+std::string traced_row;
+
+// Traces steps more steps of g into $SIMDGAN_TRACE when row is the traced
+// row, and sets its counters from them. False (with the row skipped and the
+// reason given) when the trace cannot be written.
+bool trace_steps(benchmark::State &state, const std::string &row, sg_gan *g, Batches *batches)
+{
+    const char *path = std::getenv("SIMDGAN_TRACE");
+    if (!path || !*path) return true;
+    if (traced_row.empty()) traced_row = row;
+    if (row != traced_row) return true;
+    int steps = 20;
+    if (const char *s = std::getenv("SIMDGAN_TRACE_STEPS")) {
+        char *end;
+        long v = std::strtol(s, &end, 10);
+        if (!*s || *end || v < 1 || v > 1000) {
+            state.SkipWithError("SIMDGAN_TRACE_STEPS: expected an integer from 1 to 1000");
+            return false;
+        }
+        steps = (int)v;
+    }
+    if (sg_trace_open(path, steps, g->e->max_nth) != 0) {
+        state.SkipWithError(sg_last_error());
+        return false;
+    }
+    for (int i = 0; i < steps; i++) {
+        sg_gan_run_step(g, fill, batches);
+        batches->next = (batches->next + 1) % Batches::count;
+    }
+    uint64_t ns[SG_PH_COUNT], n[SG_PH_COUNT];
+    sg_trace_sum(ns, n);
+    const int done = sg_trace_steps_done();
+    if (sg_trace_close() != 0) {
+        state.SkipWithError(sg_last_error());
+        return false;
+    }
+    // Steps recorded only once model.c calls sg_trace_step_begin/end.
+    if (done == 0 || ns[SG_PH_STEP] == 0) return true;
+    const double all = (double)ns[SG_PH_STEP] * g->e->nth / 100.0;
+    state.counters["barrier_pct"] = (double)ns[SG_PH_BARRIER] / all;
+    state.counters["barriers"] = (double)n[SG_PH_BARRIER] / g->e->nth / done;
+    state.counters["pack_pct"] = (double)(ns[SG_PH_PACK_A] + ns[SG_PH_PACK_B]) / all;
+    state.counters["kernel_pct"] = (double)ns[SG_PH_KERNEL] / all;
+    state.counters["adam_pct"] = (double)ns[SG_PH_ADAM] / all;
+    return true;
+}
+
+void bm_step(benchmark::State &state, const sg_kernels *k, Variant v, int nth, int batch,
+             int hidden, const std::string &row)
 {
     sgb::Engine eng(k, nth);
     if (!eng.ok(state)) return;
@@ -80,6 +143,8 @@ void bm_step(benchmark::State &state, const sg_kernels *k, Variant v, int nth)
     eng.e.bind = v == Variant::fused_unbound ? SG_BIND_NEVER : SG_BIND_AUTO;
     sg_gan_config cfg;
     sg_gan_config_default(&cfg);
+    cfg.batch = batch;
+    cfg.hidden = hidden;
     sg_gan g;
     sg_gan_init(&g, &cfg, &eng.e, 1);
     Batches batches(cfg);
@@ -88,6 +153,7 @@ void bm_step(benchmark::State &state, const sg_kernels *k, Variant v, int nth)
     const bool automatic = v == Variant::fused_auto;
     double threads_sum = 0.0;
 
+    unsigned long barriers0 = sg_barrier_count(&eng.e);
     double t0 = sgb::now_seconds();
     if (automatic) {
         int n = sg_autothreads_next(&at, -1.0);
@@ -106,9 +172,15 @@ void bm_step(benchmark::State &state, const sg_kernels *k, Variant v, int nth)
         }
     }
     double secs = sgb::now_seconds() - t0;
+    unsigned long barriers = sg_barrier_count(&eng.e) - barriers0;
+    if (!trace_steps(state, row, &g, &batches)) {
+        sg_gan_free(&g);
+        return;
+    }
 
     if (state.iterations()) {
         state.counters["ms_per_step"] = 1e3 * secs / (double)state.iterations();
+        state.counters["barriers_per_step"] = (double)barriers / (double)state.iterations();
         if (automatic) state.counters["threads_mean"] = threads_sum / (double)state.iterations();
     }
     sgb::set_flops(state, step_flops(cfg), secs, sgb::peak_flops(k, nth));
@@ -131,7 +203,23 @@ void sgb::register_step()
             for (int nth : thread_counts()) {
                 if (var.v == Variant::fused_auto && nth < 2) continue; // nothing to choose
                 Variant v = var.v;
-                add("step/" + std::string(k->isa) + "/" + var.name + "/b100_h256", nth,
-                    [=](benchmark::State &s) { bm_step(s, k, v, nth); });
+                std::string base = "step/" + std::string(k->isa) + "/" + var.name + "/b100_h256";
+                std::string row = base + "/nth:" + std::to_string(nth);
+                add(base, nth, [=](benchmark::State &s) { bm_step(s, k, v, nth, 100, 256, row); });
+            }
+    // A larger model must cost no more per FLOP: compare these rows' flops
+    // with b100_h256's.
+    const struct {
+        int batch, hidden;
+    } larger[] = {{100, 1024}, {500, 256}};
+    for (const sg_kernels *k : isas())
+        for (const auto &m : larger)
+            for (int nth : thread_counts()) {
+                std::string base = "step/" + std::string(k->isa) + "/fused/b" +
+                                   std::to_string(m.batch) + "_h" + std::to_string(m.hidden);
+                std::string row = base + "/nth:" + std::to_string(nth);
+                add(base, nth, [=](benchmark::State &s) {
+                    bm_step(s, k, Variant::fused, nth, m.batch, m.hidden, row);
+                });
             }
 }

@@ -8,8 +8,13 @@
  * micro-kernel and epilogue on a zero-padded scratch tile, so no shape is
  * refused and edges get the same arithmetic as full tiles.
  *
- * Also the engine's barrier (sg_barrier), which a training step crosses 55
- * times: a thread that arrives early spins for spin_ns, then sleeps. */
+ * A product whose B is pre-packed (a weight) is split over row panels
+ * instead, each thread packing its own rows of A, so that its only barrier
+ * is the closing one.
+ *
+ * Also the engine's barrier (sg_barrier), which a training step crosses 31
+ * times (55 before weights lived packed): a thread that arrives early spins
+ * for spin_ns, then sleeps. */
 #define _GNU_SOURCE /* syscall() for the futex */
 #include "gemm.h"
 
@@ -20,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "trace.h"
 #include "util.h"
 
 #ifdef _OPENMP
@@ -73,6 +79,7 @@ struct sg_sync {
     _Alignas(64) atomic_uint arrived;
     _Alignas(64) atomic_uint gen; /* the futex word */
     atomic_uint sleepers;
+    unsigned long count; /* barriers crossed: bumped by the last arriver */
 #ifndef SG_FUTEX
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -173,19 +180,33 @@ void sg_parallel(sg_engine *e, void (*fn)(void *ctx, int ith), void *ctx)
 #endif
 }
 
-void sg_barrier(const sg_engine *e)
+/* The barrier; the last thread to arrive, while the others wait, zeroes
+ * *reset where given (the chunk counter of the product that just ended). */
+static void barrier_core(const sg_engine *e, size_t *reset)
 {
-    if (e->nth <= 1) return;
     sg_sync *s = e->sync;
+    if (e->nth <= 1) {
+        s->count++;
+        if (reset) *reset = 0;
+        return;
+    }
+    SG_TRACE_BEGIN(t);
     unsigned g = atomic_load_explicit(&s->gen, memory_order_acquire);
     if (atomic_fetch_add_explicit(&s->arrived, 1, memory_order_acq_rel) + 1 == (unsigned)e->nth) {
+        s->count++; /* one thread per barrier, the others are waiting */
+        if (reset) *reset = 0;
         atomic_store_explicit(&s->arrived, 0, memory_order_relaxed);
         atomic_fetch_add(&s->gen, 1);
         if (atomic_load(&s->sleepers)) wake_all(s);
-        return;
+    } else {
+        wait_gen(s, g, e->spin_ns);
     }
-    wait_gen(s, g, e->spin_ns);
+    SG_TRACE_END(sg_thread_id(), SG_PH_BARRIER, "barrier", t);
 }
+
+void sg_barrier(const sg_engine *e) { barrier_core(e, NULL); }
+
+unsigned long sg_barrier_count(const sg_engine *e) { return e->sync->count; }
 
 static int env_int(const char *name, int *out, int lo)
 {
@@ -254,6 +275,7 @@ int sg_engine_init(sg_engine *e, const sg_kernels *k, int max_nth)
     atomic_init(&e->sync->arrived, 0);
     atomic_init(&e->sync->gen, 0);
     atomic_init(&e->sync->sleepers, 0);
+    e->sync->count = 0;
 #ifndef SG_FUTEX
     pthread_mutex_init(&e->sync->lock, NULL);
     pthread_cond_init(&e->sync->cond, NULL);
@@ -282,6 +304,8 @@ void sg_engine_reserve(sg_engine *e, size_t M, size_t N, size_t K)
     size_t ncap = round_up(N ? N : 1, (size_t)e->k->nr);
     if (ncap > (size_t)e->blk.nc) ncap = (size_t)e->blk.nc;
     size_t b = ncap * (K < (size_t)e->blk.kc ? (K ? K : 1) : (size_t)e->blk.kc);
+    const size_t bt = (size_t)e->k->nr * (K ? K : 1); /* sg_gemm_tiles' whole-K panel */
+    if (bt > b) b = bt;
     if (a > e->apack_cap) {
         sg_free(e->apack);
         e->apack = sg_xalloc(a * sizeof(float));
@@ -341,14 +365,98 @@ static void edge_tile(const sg_kernels *k, size_t kc, const float *a, const floa
     for (size_t i = 0; i < mr; i++) memcpy(c + i * ldc, ct + i * NR, nr * sizeof(float));
 }
 
-/* Tiles [t0, t1) of the product, in column-panel order (tile t is row panel
- * t % mpanels of column panel t / mpanels): the B panels they touch are
- * packed into this thread's buffer, then the loops over KC, MC, NR and MR. */
-static void run_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view B, float *C, size_t ldc,
-                      int accumulate, const sg_epilogue *epi, int ith, size_t t0, size_t t1,
-                      size_t nkb, size_t kcb)
+/* One product's operands and what becomes of its tiles: C [M, ldc] with
+ * epi, or (fn set) each finished tile handed to fn. B is read from bp, its
+ * pre-packed copy, where bp is set, else packed from the view B. */
+typedef struct gemm_job {
+    size_t M, N, K;
+    sg_view B;
+    const float *bp;
+    float *C;
+    size_t ldc;
+    int accumulate;
+    const sg_epi *epi;
+    sg_tile_fn fn;
+    sg_panel_fn panel; /* with fn, or NULL */
+    void *ctx;
+    const char *name; /* in the trace */
+    size_t nkb, kcb;  /* K in nkb blocks of kcb, the last the rest */
+} gemm_job;
+
+/* The epilogue of tile (i, j): epi's pointers offset to the tile. */
+static const sg_epi *tile_epi(const sg_epi *epi, size_t i, size_t j, sg_epi *te)
+{
+    if (!epi) return NULL;
+    te->bias = epi->bias ? epi->bias + j : NULL;
+    te->act = epi->act;
+    te->dact = epi->dact;
+    te->y = epi->y ? epi->y + i * epi->ldy + j : NULL;
+    te->ldy = epi->ldy;
+    return te;
+}
+
+/* Tiles [t0, t1) of a product consumed by j->fn: per column panel, its B
+ * micro-panel for the whole K (packed once into this thread's buffer, or
+ * read pre-packed), then each row tile's K blocks back to back on the
+ * scratch tile: the same kernel calls on the same sums as run_tiles makes
+ * (accumulate 0 on the first block, 1 after), so the same bits. */
+static void run_tiles_fn(sg_engine *e, const gemm_job *j, int ith, size_t t0, size_t t1)
 {
     const sg_kernels *k = e->k;
+    const size_t MR = (size_t)k->mr, NR = (size_t)k->nr;
+    const size_t Mp = round_up(j->M, MR), mpanels = Mp / MR;
+    float ct[SG_MAX_TILE];
+    for (size_t t = t0; t < t1;) {
+        uint64_t fn_ns = 0; /* fn's time in this column panel */
+        const size_t q = t / mpanels, col = q * NR, nr = j->N - col < NR ? j->N - col : NR;
+        const size_t qe = (q + 1) * mpanels < t1 ? (q + 1) * mpanels : t1; /* this panel's run */
+        const float *b = j->bp ? j->bp + q * j->K * NR : e->bpack[ith];
+        if (!j->bp) {
+            SG_TRACE_BEGIN(tp);
+            k->pack(e->bpack[ith], j->B.p + col * j->B.cs, j->B.cs, j->B.rs, nr, j->K, (int)NR);
+            SG_TRACE_END(ith, SG_PH_PACK_B, j->name, tp);
+        }
+        for (; t < qe; t++) {
+            const size_t i = (t % mpanels) * MR, mr = j->M - i < MR ? j->M - i : MR;
+            for (size_t pb = 0; pb < j->nkb; pb++) {
+                const size_t kc = pb + 1 < j->nkb ? j->kcb : j->K - pb * j->kcb;
+                k->sgemm_ukr(kc, e->apack + pb * j->kcb * Mp + i * kc, b + pb * j->kcb * NR, ct,
+                             NR, pb > 0, NULL);
+            }
+            if (sg_trace_on) {
+                uint64_t t2 = sg_trace_now();
+                j->fn(j->ctx, ct, i, col, mr, nr);
+                fn_ns += sg_trace_now() - t2;
+            } else {
+                j->fn(j->ctx, ct, i, col, mr, nr);
+            }
+        }
+        if (j->panel) { /* chunks are whole column panels: this one is done */
+            uint64_t t2 = sg_trace_on ? sg_trace_now() : 0;
+            j->panel(j->ctx, col, nr);
+            if (t2) fn_ns += sg_trace_now() - t2;
+        }
+        /* Per tile the events would overflow the trace (650 tiles in D's
+         * first layer): one per column panel, as long as fn's calls
+         * together, ending now (after the panel's pack). */
+        if (fn_ns) sg_trace_event(ith, SG_PH_ADAM, j->name, sg_trace_now() - fn_ns);
+    }
+}
+
+/* Tiles [t0, t1) of the product, in column-panel order (tile t is row panel
+ * t % mpanels of column panel t / mpanels): the B panels they touch are
+ * packed into this thread's buffer (or read pre-packed), then the loops over
+ * KC, MC, NR and MR. */
+static void run_tiles(sg_engine *e, const gemm_job *j, int ith, size_t t0, size_t t1)
+{
+    if (j->fn) {
+        run_tiles_fn(e, j, ith, t0, t1);
+        return;
+    }
+    const sg_kernels *k = e->k;
+    const size_t M = j->M, N = j->N, K = j->K, nkb = j->nkb, kcb = j->kcb, ldc = j->ldc;
+    const sg_view B = j->B;
+    float *C = j->C;
     const size_t MR = (size_t)k->mr, NR = (size_t)k->nr;
     const size_t Mp = round_up(M, MR), mpanels = Mp / MR;
     const size_t p0 = t0 / mpanels, p1 = (t1 - 1) / mpanels + 1; /* column panels touched */
@@ -366,38 +474,42 @@ static void run_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view B, flo
         const size_t nc = j1 - jc < NC ? j1 - jc : NC;
         for (size_t pb = 0; pb < nkb; pb++) {
             const size_t kc = pb + 1 < nkb ? kcb : K - pb * kcb;
-            const int acc = accumulate || pb > 0;
+            const int acc = j->accumulate || pb > 0;
             const int last = pb + 1 == nkb;
-            if (!panelwise)
+            if (!panelwise && !j->bp) {
+                SG_TRACE_BEGIN(tp);
                 k->pack(bp, B.p + pb * kcb * B.rs + jc * B.cs, B.cs, B.rs, nc, kc, (int)NR);
+                SG_TRACE_END(ith, SG_PH_PACK_B, j->name, tp);
+            }
             for (size_t ic = 0; ic < M; ic += MC) {
                 const size_t ie = ic + MC < M ? ic + MC : M;
                 for (size_t jr = 0; jr < nc; jr += NR) {
-                    const size_t j = jc + jr, nr = N - j < NR ? N - j : NR;
-                    if (panelwise)
-                        k->pack(bp, B.p + pb * kcb * B.rs + j * B.cs, B.cs, B.rs, nr, kc, (int)NR);
-                    const float *b = panelwise ? bp : bp + jr * kc;
+                    const size_t jj = jc + jr, nr = N - jj < NR ? N - jj : NR;
+                    const float *b;
+                    if (j->bp) {
+                        b = j->bp + jj / NR * K * NR + pb * kcb * NR;
+                    } else if (panelwise) {
+                        SG_TRACE_BEGIN(tp);
+                        k->pack(bp, B.p + pb * kcb * B.rs + jj * B.cs, B.cs, B.rs, nr, kc, (int)NR);
+                        SG_TRACE_END(ith, SG_PH_PACK_B, j->name, tp);
+                        b = bp;
+                    } else {
+                        b = bp + jr * kc;
+                    }
                     /* This column panel's rows in the run, within the MC block. */
-                    const size_t tp = j / NR * mpanels;
+                    const size_t tp = jj / NR * mpanels;
                     const size_t qa = t0 > tp ? t0 - tp : 0, qb = t1 - tp < mpanels ? t1 - tp : mpanels;
                     const size_t ia = qa * MR > ic ? qa * MR : ic, ib = qb * MR < ie ? qb * MR : ie;
                     for (size_t i = ia; i < ib; i += MR) {
                         const size_t mr = M - i < MR ? M - i : MR;
                         const float *a = e->apack + pb * kcb * Mp + i * kc;
-                        float *c = C + i * ldc + j;
-                        sg_epi te, *tp_epi = NULL;
-                        if (last && epi) {
-                            te.bias = epi->bias ? epi->bias + j : NULL;
-                            te.act = epi->act;
-                            te.dact = epi->dact;
-                            te.y = epi->y ? epi->y + i * epi->ldy + j : NULL;
-                            te.ldy = epi->ldy;
-                            tp_epi = &te;
-                        }
+                        float *c = C + i * ldc + jj;
+                        sg_epi te;
+                        const sg_epi *tep = last ? tile_epi(j->epi, i, jj, &te) : NULL;
                         if (mr == MR && nr == NR)
-                            k->sgemm_ukr(kc, a, b, c, ldc, acc, tp_epi);
+                            k->sgemm_ukr(kc, a, b, c, ldc, acc, tep);
                         else
-                            edge_tile(k, kc, a, b, c, ldc, mr, nr, acc, tp_epi);
+                            edge_tile(k, kc, a, b, c, ldc, mr, nr, acc, tep);
                     }
                 }
             }
@@ -405,11 +517,86 @@ static void run_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view B, flo
     }
 }
 
-void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, float *C,
-             size_t ldc, int accumulate, const sg_epilogue *epi, int ith)
+/* Packs A's micro-panels [q0, q1) of every K block (rows past M zero). */
+static void pack_a(sg_engine *e, const gemm_job *j, sg_view A, size_t q0, size_t q1)
+{
+    const sg_kernels *k = e->k;
+    const size_t MR = (size_t)k->mr, M = j->M, K = j->K, Mp = round_up(M, MR);
+    for (size_t pb = 0; pb < j->nkb && q0 < q1; pb++) {
+        size_t kc = pb + 1 < j->nkb ? j->kcb : K - pb * j->kcb;
+        size_t rows = (q1 * MR < M ? q1 * MR : M) - q0 * MR;
+        k->pack(e->apack + pb * j->kcb * Mp + q0 * MR * kc, A.p + q0 * MR * A.rs + pb * j->kcb * A.cs,
+                A.rs, A.cs, rows, kc, (int)MR);
+    }
+}
+
+/* Row panels [q0, q1) of a product whose B is pre-packed, all columns: the
+ * thread packs those panels of A itself (no other thread reads them, so no
+ * barrier), then the loops over NC, KC, MC, NR and MR as run_tiles runs
+ * them, with the same kernel calls per tile. */
+static void run_rows(sg_engine *e, const gemm_job *j, sg_view A, int ith, size_t q0, size_t q1)
+{
+    const sg_kernels *k = e->k;
+    const size_t M = j->M, N = j->N, K = j->K, nkb = j->nkb, kcb = j->kcb, ldc = j->ldc;
+    const size_t MR = (size_t)k->mr, NR = (size_t)k->nr, Mp = round_up(M, MR);
+    const size_t r0 = q0 * MR, r1 = q1 * MR < M ? q1 * MR : M;
+    SG_TRACE_BEGIN(tpa);
+    pack_a(e, j, A, q0, q1);
+    SG_TRACE_END(ith, SG_PH_PACK_A, j->name, tpa);
+    SG_TRACE_BEGIN(tk);
+    const int panelwise = e->path == SG_PATH_AUTO ? Mp * kcb * sizeof(float) <= e->l2 / 4
+                                                  : e->path == SG_PATH_PANEL;
+    const size_t MC = panelwise ? M : (size_t)e->blk.mc, NC = (size_t)e->blk.nc;
+    for (size_t jc = 0; jc < N; jc += NC) {
+        const size_t nc = N - jc < NC ? N - jc : NC;
+        for (size_t pb = 0; pb < nkb; pb++) {
+            const size_t kc = pb + 1 < nkb ? kcb : K - pb * kcb;
+            const int acc = j->accumulate || pb > 0, last = pb + 1 == nkb;
+            for (size_t ic = r0; ic < r1; ic += MC) {
+                const size_t ie = ic + MC < r1 ? ic + MC : r1;
+                for (size_t jr = 0; jr < nc; jr += NR) {
+                    const size_t jj = jc + jr, nr = N - jj < NR ? N - jj : NR;
+                    const float *b = j->bp + jj / NR * K * NR + pb * kcb * NR;
+                    for (size_t i = ic; i < ie; i += MR) {
+                        const size_t mr = M - i < MR ? M - i : MR;
+                        const float *a = e->apack + pb * kcb * Mp + i * kc;
+                        float *c = j->C + i * ldc + jj;
+                        sg_epi te;
+                        const sg_epi *tep = last ? tile_epi(j->epi, i, jj, &te) : NULL;
+                        if (mr == MR && nr == NR)
+                            k->sgemm_ukr(kc, a, b, c, ldc, acc, tep);
+                        else
+                            edge_tile(k, kc, a, b, c, ldc, mr, nr, acc, tep);
+                    }
+                }
+            }
+        }
+    }
+    SG_TRACE_END(ith, SG_PH_KERNEL, j->name, tk);
+}
+
+/* The next chunk of a product for this thread, or nch when none is left.
+ * The counter is zeroed by the last arriver at each product's closing
+ * barrier, so it is 0 whenever a product starts. */
+static size_t next_chunk(sg_engine *e)
+{
+    size_t c;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+    c = e->next_chunk++;
+    return c;
+}
+
+/* The driver of every product. With B pre-packed (and C stored), threads
+ * take chunks of row panels, each packing its own rows of A: one barrier,
+ * the closing one. Otherwise A is packed by all threads together (a
+ * barrier), then threads take chunks of column panels and pack B. */
+static void gemm_run(sg_engine *e, gemm_job *j, sg_view A, int ith)
 {
     const sg_kernels *k = e->k;
     const size_t MR = (size_t)k->mr, NR = (size_t)k->nr, nth = (size_t)e->nth;
+    const size_t M = j->M, N = j->N, K = j->K;
     if (M == 0 || N == 0) {
         sg_barrier(e);
         return;
@@ -418,18 +605,38 @@ void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, f
     /* K in nkb balanced blocks of at most KC: kcb each, the last the rest. */
     const size_t nkb = K ? ceil_div(K, (size_t)e->blk.kc) : 1;
     const size_t kcb = K ? ceil_div(K, nkb) : 0;
+    j->nkb = nkb, j->kcb = kcb;
     const size_t ncap = round_up(N < (size_t)e->blk.nc ? N : (size_t)e->blk.nc, NR);
-    if (Mp * (K ? K : 1) > e->apack_cap || ncap * kcb > e->bpack_cap || MR * NR > SG_MAX_TILE) {
+    const size_t bneed = j->bp ? 0 : j->fn ? NR * K : ncap * kcb;
+    if (Mp * (K ? K : 1) > e->apack_cap || bneed > e->bpack_cap || MR * NR > SG_MAX_TILE) {
         fprintf(stderr, "simdgan: internal error: sg_gemm(%zu, %zu, %zu) exceeds the reserved "
                         "workspace\n", M, N, K);
         abort();
+    }
+
+    if (j->bp && !j->fn) {
+        /* Chunks of row panels: each rereads all of packed B, so four per
+         * thread (for balance, as below) only where B stays in half the L2. */
+        const size_t per = npanels * NR * K * sizeof(float) <= e->l2 / 2 ? 4 : 1;
+        const size_t nch = mpanels < per * nth ? mpanels : per * nth;
+        if (nth == 1) {
+            run_rows(e, j, A, ith, 0, mpanels);
+        } else {
+            for (size_t c; (c = next_chunk(e)) < nch;) {
+                size_t q0, q1;
+                sg_slice(mpanels, (int)c, (int)nch, &q0, &q1);
+                run_rows(e, j, A, ith, q0, q1);
+            }
+        }
+        barrier_core(e, &e->next_chunk);
+        return;
     }
 
     /* 1. Pack all of A: unit u is micro-panel u % mpanels of K block
      * u / mpanels. A thread's units are packed a K block at a time, with one
      * call for their run of consecutive panels (so the pack can walk the
      * source row by row across them). */
-    if (ith == 0) e->next_chunk = 0;
+    SG_TRACE_BEGIN(tpa);
     size_t u0, u1;
     sg_slice(mpanels * nkb, ith, (int)nth, &u0, &u1);
     for (size_t u = u0; u < u1;) {
@@ -441,40 +648,78 @@ void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, f
                 A.rs, A.cs, rows, kc, (int)MR);
         u += qe - q;
     }
+    SG_TRACE_END(ith, SG_PH_PACK_A, j->name, tpa);
     sg_barrier(e);
 
     /* 2. The output's tiles in column-panel order, in chunks that threads
-     * take in turn from a shared counter (reset by thread 0 before the
-     * barrier above): a thread packs the B panels its chunk touches. Chunks
-     * are runs of whole column panels where there are enough of them, else
-     * runs of tiles (sharing at most a boundary panel, packed by both). Four
-     * chunks per thread balance the work whatever the shape and whichever
-     * core runs slower (a busy neighbour, a laptop's efficiency core), and a
-     * tile's arithmetic does not depend on who computes it. Each chunk
-     * rereads all of packed A, so where A does not stay in half the L2 there
-     * is one chunk per thread. */
+     * take in turn from a shared counter: a thread packs the B panels its
+     * chunk touches. Chunks are runs of whole column panels where there are
+     * enough of them, else runs of tiles (sharing at most a boundary panel,
+     * packed by both). Four chunks per thread balance the work whatever the
+     * shape and whichever core runs slower (a busy neighbour, a laptop's
+     * efficiency core), and a tile's arithmetic does not depend on who
+     * computes it. Each chunk rereads all of packed A, so where A does not
+     * stay in half the L2 there is one chunk per thread. */
     const size_t ntiles = npanels * mpanels;
     if (nth == 1) {
-        run_tiles(e, M, N, K, B, C, ldc, accumulate, epi, ith, 0, ntiles, nkb, kcb);
+        SG_TRACE_BEGIN(tk);
+        run_tiles(e, j, ith, 0, ntiles);
+        SG_TRACE_END(ith, SG_PH_KERNEL, j->name, tk);
     } else {
         const size_t per = Mp * K * sizeof(float) <= e->l2 / 2 ? 4 : 1;
-        const size_t nch = ntiles < per * nth ? ntiles : per * nth;
-        for (;;) {
-            size_t c;
-#ifdef _OPENMP
-#pragma omp atomic capture
-#endif
-            c = e->next_chunk++;
-            if (c >= nch) break;
+        size_t nch = ntiles < per * nth ? ntiles : per * nth;
+        if (j->panel && nch > npanels) nch = npanels;
+        for (size_t c; (c = next_chunk(e)) < nch;) {
             size_t t0, t1;
-            if (npanels >= nch) { /* whole column panels: no B panel packed twice */
+            if (npanels >= nch || j->panel) { /* whole column panels: no B panel packed twice */
                 sg_slice(npanels, (int)c, (int)nch, &t0, &t1);
                 t0 *= mpanels, t1 *= mpanels;
             } else {
                 sg_slice(ntiles, (int)c, (int)nch, &t0, &t1);
             }
-            run_tiles(e, M, N, K, B, C, ldc, accumulate, epi, ith, t0, t1, nkb, kcb);
+            SG_TRACE_BEGIN(tk);
+            run_tiles(e, j, ith, t0, t1);
+            SG_TRACE_END(ith, SG_PH_KERNEL, j->name, tk);
         }
     }
-    sg_barrier(e);
+    barrier_core(e, &e->next_chunk);
+}
+
+void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, float *C,
+             size_t ldc, int accumulate, const sg_epi *epi, int ith)
+{
+    gemm_job j = {M, N, K, B, NULL, C, ldc, accumulate, epi, NULL, NULL, NULL, "gemm", 0, 0};
+    gemm_run(e, &j, A, ith);
+}
+
+void sg_gemm_packed(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, const float *bp,
+                    float *C, size_t ldc, int accumulate, const sg_epi *epi, const char *name,
+                    int ith)
+{
+    gemm_job j = {M, N, K, {NULL, 0, 0}, bp, C, ldc, accumulate, epi, NULL, NULL, NULL, name, 0, 0};
+    gemm_run(e, &j, A, ith);
+}
+
+void sg_gemm_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B,
+                   sg_tile_fn fn, void *ctx, const char *name, int ith)
+{
+    sg_gemm_panels(e, M, N, K, A, B, fn, NULL, ctx, name, ith);
+}
+
+void sg_gemm_panels(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B,
+                    sg_tile_fn fn, sg_panel_fn panel, void *ctx, const char *name, int ith)
+{
+    gemm_job j = {M, N, K, B, NULL, NULL, 0, 0, NULL, fn, panel, ctx, name, 0, 0};
+    gemm_run(e, &j, A, ith);
+}
+
+size_t sg_packed_floats(const sg_kernels *k, size_t N, size_t K)
+{
+    return round_up(N ? N : 1, (size_t)k->nr) * (K ? K : 1);
+}
+
+void sg_pack_b(const sg_kernels *k, float *bp, sg_view B, size_t N, size_t K, size_t q0, size_t q1)
+{
+    const size_t NR = (size_t)k->nr, j0 = q0 * NR, j1 = q1 * NR < N ? q1 * NR : N;
+    if (j0 < j1) k->pack(bp + q0 * K * NR, B.p + j0 * B.cs, B.cs, B.rs, j1 - j0, K, (int)NR);
 }

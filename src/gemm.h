@@ -9,7 +9,9 @@
  *   forward          Y  = X . W^T    A = X (rs K, cs 1)   B = W^T (rs 1, cs K)
  *   backward-data    dX = dY . W     A = dY               B = W   (rs in, cs 1)
  *   backward-weights dW = dY^T . X   A = dY^T (rs 1, cs out) B = X (rs in, cs 1)
- * Packing into the micro-kernel's layout absorbs the strides.
+ * Packing into the micro-kernel's layout absorbs the strides. A weight can
+ * be packed once and kept (sg_pack_b, sg_gemm_packed), and a product's tiles
+ * can go to a consumer instead of C (sg_gemm_tiles: Adam on dW).
  *
  * Threads: every call is made by all nth threads of the caller's parallel
  * region with its own ith (or by one thread with nth 1). Work is split over
@@ -112,15 +114,6 @@ void sg_engine_bind_update(sg_engine *e);
 void sg_engine_reserve(sg_engine *e, size_t M, size_t N, size_t K);
 void sg_engine_free(sg_engine *e);
 
-/* The epilogue of a whole product: bias [N] or NULL, act; or dact with
- * y [M, ldy]. See sg_epi in simd.h. */
-typedef struct sg_epilogue {
-    const float *bias;
-    sg_act act, dact;
-    const float *y;
-    size_t ldy;
-} sg_epilogue;
-
 /* Runs fn(ctx, ith) on e->nth threads, ith = 0..nth-1, in one parallel
  * region, each thread bound to its core or not as e's binding policy says
  * now (sg_engine_bind_update). Call from outside a parallel region; in a
@@ -128,9 +121,54 @@ typedef struct sg_epilogue {
  * fewer threads than asked for. */
 void sg_parallel(sg_engine *e, void (*fn)(void *ctx, int ith), void *ctx);
 
-/* All threads call it; it ends with a barrier, so C is complete on return. */
+/* All threads call it; it ends with a barrier, so C is complete on return.
+ * epi (NULL for raw sums) is the epilogue of the whole product, its bias
+ * [N] and y [M, ldy] not yet offset to a tile (sg_epi, simd.h). */
 void sg_gemm(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B, float *C,
-             size_t ldc, int accumulate, const sg_epilogue *epi, int ith);
+             size_t ldc, int accumulate, const sg_epi *epi, int ith);
+
+/* A B operand packed once and kept (a weight, repacked only when it
+ * changes): ceil(N / NR) panels over its N columns, each [K][NR] (columns
+ * past N zero), so that a K block [p0, p0 + kc) of panel q is the contiguous
+ * slice at q K NR + p0 NR, whatever the K blocking. sg_packed_floats is its
+ * size; sg_pack_b packs panels [q0, q1) of B [K, N] (a strided view) into
+ * bp, so that threads can split the panels. */
+size_t sg_packed_floats(const sg_kernels *k, size_t N, size_t K);
+void sg_pack_b(const sg_kernels *k, float *bp, sg_view B, size_t N, size_t K, size_t q0,
+               size_t q1);
+/* sg_gemm with B read from its pre-packed copy bp (sg_pack_b's layout), on
+ * either blocking path: bit-identical to sg_gemm on the view it was packed
+ * from, minus the packing. name (a literal) labels its trace events
+ * (trace.h); sg_gemm's are "gemm". */
+void sg_gemm_packed(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, const float *bp,
+                    float *C, size_t ldc, int accumulate, const sg_epi *epi, const char *name,
+                    int ith);
+
+/* The finished tile of a product that is consumed, not stored: rows
+ * [i, i + mr) and columns [j, j + nr) of C, in c [MR, NR] (ld NR; the rest
+ * of the MR x NR tile is zero), a scratch tile in L1. Called once per tile
+ * by the thread that computed it; j is a multiple of NR and i of MR. */
+typedef void (*sg_tile_fn)(void *ctx, const float *c, size_t i, size_t j, size_t mr, size_t nr);
+/* C = A . B, each finished tile handed to fn instead of stored (the weight
+ * gradient's tiles go to Adam). A tile's K blocks run back to back on the
+ * scratch tile (the same KC blocking, hence the same sums, bit for bit, as
+ * sg_gemm's), so C never exists in memory. Ends with a barrier. fn's time
+ * is traced as ADAM, one event per column panel. */
+void sg_gemm_tiles(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B,
+                   sg_tile_fn fn, void *ctx, const char *name, int ith);
+/* Column panel [j, j + nr) of C is complete: all its tiles went to fn. */
+typedef void (*sg_panel_fn)(void *ctx, size_t j, size_t nr);
+/* sg_gemm_tiles, and after the last tile of each column panel, panel(ctx,
+ * j, nr) by the thread that ran all of that panel's tiles (threads take
+ * whole column panels here, fewer threads working where a product has fewer
+ * panels than threads). */
+void sg_gemm_panels(sg_engine *e, size_t M, size_t N, size_t K, sg_view A, sg_view B,
+                    sg_tile_fn fn, sg_panel_fn panel, void *ctx, const char *name, int ith);
+
+/* Barriers crossed since the engine was made, one per sg_barrier call of
+ * the team (counted at 1 thread too, where they cost nothing): a step's
+ * count is the difference across it. */
+unsigned long sg_barrier_count(const sg_engine *e);
 
 /* Thread helpers for (ith, nth) slices. sg_barrier: all e->nth threads of
  * the region call it; none returns before all have arrived, and each sees

@@ -5,8 +5,11 @@
  * passes take row or element slices. The fused path puts bias + activation
  * in the forward GEMM's epilogue, the activation's backward in the epilogue
  * of the backward-data GEMM that produces the gradient, sigmoid + BCE in one
- * kernel and Adam in one pass; with e->fusion 0 each of these runs as the
- * separate passes PyTorch makes. */
+ * kernel, and Adam inside the weight gradient's product (each finished dW
+ * tile updates m, v, W and W's packed copies from an L1 tile); the products
+ * read the weights pre-packed. With e->fusion 0 each of these runs as the
+ * separate passes PyTorch makes, on the row-major weights. Both give the
+ * same bits: the same kernels on the same sums in the same order. */
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 
@@ -16,6 +19,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "trace.h"
 #include "util.h"
 
 const char *const sg_net_names[2 * SG_LAYERS] = {"0.weight", "0.bias", "2.weight",
@@ -45,8 +49,8 @@ void sg_net_layout(sg_net *n, int d0, int d1, int d2, int d3, sg_act a0, sg_act 
 }
 
 /* Lays out the buffers and draws PyTorch's Linear init from stream `id`. */
-static void net_init(sg_net *n, int d0, int d1, int d2, int d3, sg_act a0, sg_act a1, sg_act a2,
-                     size_t rows, uint64_t seed, uint32_t id)
+static void net_init(sg_net *n, const sg_kernels *k, int d0, int d1, int d2, int d3, sg_act a0,
+                     sg_act a1, sg_act a2, size_t rows, uint64_t seed, uint32_t id)
 {
     sg_net_layout(n, d0, d1, d2, d3, a0, a1, a2);
     const size_t off = n->total;
@@ -72,6 +76,16 @@ static void net_init(sg_net *n, int d0, int d1, int d2, int d3, sg_act a0, sg_ac
         n->a[l] = sg_xalloc(rows * (size_t)n->dims[l + 1] * sizeof(float));
     n->dz[0] = sg_xalloc(rows * widest * sizeof(float));
     n->dz[1] = sg_xalloc(rows * widest * sizeof(float));
+    for (int l = 0; l < SG_LAYERS; l++) {
+        size_t in = (size_t)n->dims[l], out = (size_t)n->dims[l + 1];
+        n->wf[l] = sg_xalloc(sg_packed_floats(k, out, in) * sizeof(float));
+        n->wb[l] = sg_xalloc(sg_packed_floats(k, in, out) * sizeof(float));
+        n->mp[l] = sg_xalloc(sg_packed_floats(k, in, out) * sizeof(float));
+        n->vp[l] = sg_xalloc(sg_packed_floats(k, in, out) * sizeof(float));
+    }
+    n->k = k;
+    n->packed_ok = 0;
+    n->moments_stale = 0;
 }
 
 static void net_free(sg_net *n)
@@ -79,6 +93,8 @@ static void net_free(sg_net *n)
     sg_free(n->param), sg_free(n->grad), sg_free(n->m), sg_free(n->v);
     for (int l = 0; l < SG_LAYERS - 1; l++) sg_free(n->a[l]);
     sg_free(n->dz[0]), sg_free(n->dz[1]);
+    for (int l = 0; l < SG_LAYERS; l++)
+        sg_free(n->wf[l]), sg_free(n->wb[l]), sg_free(n->mp[l]), sg_free(n->vp[l]);
 }
 
 void sg_gan_init(sg_gan *g, const sg_gan_config *c, sg_engine *e, uint64_t seed)
@@ -87,14 +103,15 @@ void sg_gan_init(sg_gan *g, const sg_gan_config *c, sg_engine *e, uint64_t seed)
     g->cfg = *c;
     g->e = e;
     size_t B = (size_t)c->batch, img = (size_t)c->image, lat = (size_t)c->latent;
-    net_init(&g->G, c->latent, c->hidden, c->hidden, c->image, SG_ACT_RELU, SG_ACT_RELU,
-             SG_ACT_TANH, B, seed, 0);
-    net_init(&g->D, c->image, c->hidden, c->hidden, 1, SG_ACT_LRELU, SG_ACT_LRELU,
+    net_init(&g->G, e->k, c->latent, c->hidden, c->hidden, c->image, SG_ACT_RELU, SG_ACT_RELU,
+             SG_ACT_TANH, 2 * B, seed, 0);
+    net_init(&g->D, e->k, c->image, c->hidden, c->hidden, 1, SG_ACT_LRELU, SG_ACT_LRELU,
              SG_ACT_SIGMOID, 2 * B, seed, 1);
-    g->xd = sg_xalloc(2 * B * img * sizeof(float));
+    g->xd = sg_xalloc(3 * B * img * sizeof(float));
+    g->fake = g->xd + 2 * B * img;
     g->dxd = sg_xalloc(B * img * sizeof(float));
-    g->z1 = sg_xalloc(B * lat * sizeof(float));
-    g->z2 = sg_xalloc(B * lat * sizeof(float));
+    g->z1 = sg_xalloc(2 * B * lat * sizeof(float));
+    g->z2 = g->z1 + B * lat;
     g->t_d = sg_xalloc(2 * B * sizeof(float));
     g->t_g = sg_xalloc(B * sizeof(float));
     g->logit = sg_xalloc(2 * B * sizeof(float));
@@ -104,30 +121,112 @@ void sg_gan_init(sg_gan *g, const sg_gan_config *c, sg_engine *e, uint64_t seed)
     for (size_t i = 0; i < B; i++) g->t_d[i] = 1.0f, g->t_d[B + i] = 0.0f, g->t_g[i] = 1.0f;
     size_t most = g->G.total > g->D.total ? g->G.total : g->D.total;
     g->denom = sg_xalloc(most * sizeof(float));
-    /* The workspace for every product the step makes. */
-    size_t rows[2] = {B, 2 * B};
+    /* The workspace for every product the step makes: forwards of 2B rows
+     * (and B), backwards of 2B (D step) and B. */
     const sg_net *nets[2] = {&g->G, &g->D};
     for (int k = 0; k < 2; k++)
         for (int l = 0; l < SG_LAYERS; l++) {
             size_t in = (size_t)nets[k]->dims[l], out = (size_t)nets[k]->dims[l + 1];
-            sg_engine_reserve(e, rows[k], out, in); /* forward          */
-            sg_engine_reserve(e, rows[k], in, out); /* backward-data    */
-            sg_engine_reserve(e, out, in, rows[k]); /* backward-weights */
+            sg_engine_reserve(e, 2 * B, out, in); /* forward          */
+            sg_engine_reserve(e, 2 * B, in, out); /* backward-data    */
+            sg_engine_reserve(e, out, in, 2 * B); /* backward-weights */
         }
 }
 
 void sg_gan_free(sg_gan *g)
 {
     net_free(&g->G), net_free(&g->D);
-    sg_free(g->xd), sg_free(g->dxd), sg_free(g->z1), sg_free(g->z2);
+    sg_free(g->xd), sg_free(g->dxd), sg_free(g->z1);
     sg_free(g->t_d), sg_free(g->t_g), sg_free(g->logit), sg_free(g->y), sg_free(g->loss);
     sg_free(g->dlogit), sg_free(g->denom);
+}
+
+/* The weights' rows of m and v from mp, vp (wb's layout: panel q of NR
+ * columns holds row o's at q out NR + o NR), where the fused Adam left them
+ * newer. One thread, outside the step's hot path. */
+static void sync_moments(sg_net *net)
+{
+    if (!net->moments_stale) return;
+    const size_t NR = (size_t)net->k->nr;
+    for (int l = 0; l < SG_LAYERS; l++) {
+        const size_t in = (size_t)net->dims[l], out = (size_t)net->dims[l + 1];
+        float *m = net->m + net->off_w[l], *v = net->v + net->off_w[l];
+        for (size_t j = 0; j < in; j += NR) {
+            const size_t nr = in - j < NR ? in - j : NR;
+            const float *mq = net->mp[l] + j * out, *vq = net->vp[l] + j * out;
+            for (size_t o = 0; o < out; o++) {
+                memcpy(m + o * in + j, mq + o * NR, nr * sizeof(float));
+                memcpy(v + o * in + j, vq + o * NR, nr * sizeof(float));
+            }
+        }
+    }
+    net->moments_stale = 0;
+}
+
+void sg_net_params_changed(sg_net *net)
+{
+    sync_moments(net); /* the repack reads the row-major m and v */
+    net->packed_ok = 0;
+}
+
+void sg_gan_sync(sg_gan *g)
+{
+    sync_moments(&g->G);
+    sync_moments(&g->D);
+}
+
+/* Products' names in the trace: net, layer, product. */
+enum { P_FWD, P_BWD_DATA, P_WGRAD };
+static const char *pname(const sg_gan *g, const sg_net *net, int l, int kind)
+{
+    static const char *const names[2][SG_LAYERS][3] = {
+        {{"G.l0.fwd", "G.l0.bwd_data", "G.l0.wgrad"},
+         {"G.l1.fwd", "G.l1.bwd_data", "G.l1.wgrad"},
+         {"G.l2.fwd", "G.l2.bwd_data", "G.l2.wgrad"}},
+        {{"D.l0.fwd", "D.l0.bwd_data", "D.l0.wgrad"},
+         {"D.l1.fwd", "D.l1.bwd_data", "D.l1.wgrad"},
+         {"D.l2.fwd", "D.l2.bwd_data", "D.l2.wgrad"}}};
+    return net == &g->G ? names[0][l][kind] : net == &g->D ? names[1][l][kind] : "gemm";
+}
+
+/* Whether net's products read its packed weights: the fused path, on a net
+ * that has them. */
+static int use_packed(const sg_gan *g, const sg_net *net)
+{
+    return g->e->fusion && net->wf[0] != NULL;
+}
+
+/* Rebuilds net's packed weights from param where they are stale (once after
+ * init or a load; never in a step of the fused path, whose Adam keeps them
+ * current). All threads read packed_ok here; it is written before a barrier
+ * that every later reader crosses. */
+static void ensure_packed(sg_gan *g, sg_net *net, int ith)
+{
+    if (net->packed_ok) return;
+    SG_TRACE_BEGIN(t);
+    const sg_kernels *k = g->e->k;
+    const size_t NR = (size_t)k->nr;
+    for (int l = 0; l < SG_LAYERS; l++) {
+        size_t in = (size_t)net->dims[l], out = (size_t)net->dims[l + 1], q0, q1;
+        const float *W = net->param + net->off_w[l];
+        sg_slice((out + NR - 1) / NR, ith, g->e->nth, &q0, &q1);
+        sg_pack_b(k, net->wf[l], (sg_view){W, 1, in}, out, in, q0, q1);
+        sg_slice((in + NR - 1) / NR, ith, g->e->nth, &q0, &q1);
+        sg_pack_b(k, net->wb[l], (sg_view){W, in, 1}, in, out, q0, q1);
+        sg_pack_b(k, net->mp[l], (sg_view){net->m + net->off_w[l], in, 1}, in, out, q0, q1);
+        sg_pack_b(k, net->vp[l], (sg_view){net->v + net->off_w[l], in, 1}, in, out, q0, q1);
+    }
+    SG_TRACE_END(ith, SG_PH_PACK_B, "weights", t);
+    sg_barrier(g->e);
+    if (ith == 0) net->packed_ok = 1;
 }
 
 void sg_net_forward(sg_gan *g, sg_net *net, const float *x, size_t rows, float *out, size_t ldo,
                     int ith)
 {
     sg_engine *e = g->e;
+    const int packed = use_packed(g, net);
+    if (packed) ensure_packed(g, net, ith);
     const float *in = x;
     size_t ldin = (size_t)net->dims[0];
     for (int l = 0; l < SG_LAYERS; l++) {
@@ -138,13 +237,19 @@ void sg_net_forward(sg_gan *g, sg_net *net, const float *x, size_t rows, float *
         const float *W = net->param + net->off_w[l], *b = net->param + net->off_b[l];
         sg_view A = {in, ldin, 1}, Bt = {W, 1, K}; /* Y = X . W^T */
         if (e->fusion) {
-            sg_epilogue epi = {b, act, SG_ACT_NONE, NULL, 0};
-            sg_gemm(e, rows, N, K, A, Bt, y, ldy, 0, &epi, ith);
+            sg_epi epi = {b, act, SG_ACT_NONE, NULL, 0};
+            if (packed)
+                sg_gemm_packed(e, rows, N, K, A, net->wf[l], y, ldy, 0, &epi,
+                               pname(g, net, l, P_FWD), ith);
+            else
+                sg_gemm(e, rows, N, K, A, Bt, y, ldy, 0, &epi, ith);
         } else {
             size_t i0, i1;
             sg_gemm(e, rows, N, K, A, Bt, y, ldy, 0, NULL, ith);
             sg_slice(rows, ith, e->nth, &i0, &i1);
+            SG_TRACE_BEGIN(t);
             e->k->bias_act_fwd(y, ldy, b, i0, i1, N, act);
+            SG_TRACE_END(ith, SG_PH_EPILOGUE, pname(g, net, l, P_FWD), t);
             sg_barrier(e);
         }
         in = y;
@@ -152,44 +257,172 @@ void sg_net_forward(sg_gan *g, sg_net *net, const float *x, size_t rows, float *
     }
 }
 
-void sg_net_backward(sg_gan *g, sg_net *net, const float *x, size_t rows, const float *dz_out,
-                     int wgrad, float *dx, sg_act dact, const float *dact_y, int ith)
+/* Adam's scalars for net's next update, t = net->step + 1. */
+static sg_adam_coef adam_coef(const sg_gan_config *c, long t)
+{
+    sg_adam_coef h = {
+        .b1 = (float)c->beta1,
+        .c1 = (float)(1.0 - c->beta1),
+        .b2 = (float)c->beta2,
+        .c2 = (float)(1.0 - c->beta2),
+        .step_size = (float)(c->lr / (1.0 - pow(c->beta1, (double)t))),
+        .bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, (double)t)),
+        .eps = (float)c->eps,
+    };
+    return h;
+}
+
+/* What a backward does with the weights: nothing (D in the G step), their
+ * gradients into grad, or (fused path) Adam on each finished tile. */
+enum { WG_NONE, WG_GRAD, WG_ADAM };
+
+/* A hint to fetch the cache line holding p into the L2, for writing (none
+ * where the compiler has no portable way to say it). */
+#if defined(__GNUC__) || defined(__clang__)
+#define sg_prefetch_l2(p) __builtin_prefetch((p), 1, 1)
+#else
+#define sg_prefetch_l2(p) ((void)(p))
+#endif
+
+/* The tile consumer of a layer's fused weight-gradient product. */
+typedef struct adam_tile_ctx {
+    const sg_kernels *k;
+    sg_net *net;
+    int l;
+    sg_adam_coef h;
+    float *grad; /* net->grad's weight, or NULL */
+} adam_tile_ctx;
+
+/* dW rows [i, i + mr) (out), columns [j, j + nr) (in), from the scratch tile
+ * c [MR, NR]: in wb's layout the tile's W, m and v are each one contiguous
+ * block of mr NR floats, rows NR apart like c's, so Adam is one call of the
+ * table's kernel over the block (elementwise: the bits of one pass over the
+ * whole tensor; the padding columns, all zero, stay zero). The new W then
+ * goes to param's rows (and, once the column panel is done, to wf:
+ * adam_panel). */
+static void adam_tile(void *p, const float *c, size_t i, size_t j, size_t mr, size_t nr)
+{
+    const adam_tile_ctx *a = p;
+    const sg_net *net = a->net;
+    const size_t MR = (size_t)a->k->mr, NR = (size_t)a->k->nr, in = (size_t)net->dims[a->l],
+                 out = (size_t)net->dims[a->l + 1], blk = j * out + i * NR;
+    float *W = net->param + net->off_w[a->l], *wb = net->wb[a->l] + blk;
+    /* The next tile's rows of param (row panel i + MR of this column panel,
+     * else the next column panel's first), fetched into the L2 while the
+     * kernel computes it: 128 bytes a row, rows 1 to 3 KiB apart, are a
+     * pattern the hardware prefetchers miss. On the 2-core development
+     * machine (1 thread, traced) Adam with W, m and v all row-major took
+     * about 0.5 of the products' time with no prefetch, 0.35-0.4 with it
+     * into the L1 (too many lines in flight for its fill buffers), 0.15-0.2
+     * into the L2; hence also m and v in wb's layout, which streams. */
+    const size_t ni = i + MR < out ? i + MR : 0, nj = i + MR < out ? j : j + NR;
+    if (nj < in) {
+        const size_t ne = ni + MR < out ? ni + MR : out, nn = in - nj < NR ? in - nj : NR;
+        for (size_t o = ni; o < ne; o++)
+            for (size_t q = 0; q < nn; q += 16) sg_prefetch_l2(W + o * in + nj + q);
+    }
+    a->k->adam(wb, net->mp[a->l] + blk, net->vp[a->l] + blk, c, 0, mr * NR, &a->h);
+    for (size_t r = 0; r < mr; r++) {
+        const size_t at = (i + r) * in + j;
+        memcpy(W + at, wb + r * NR, nr * sizeof(float));
+        if (a->grad) memcpy(a->grad + at, c + r * NR, nr * sizeof(float));
+    }
+}
+
+/* Column panel [j, j + nr) of W done (all its tiles, this thread): into wf,
+ * whose panels run over out, the block [out][NR] of wb transposed, one
+ * NR x NR square at a time by the table's pack (its vector transposes): a
+ * scalar scatter per tile, NR floats apart, took 0.4 of Adam's time. */
+static void adam_panel(void *p, size_t j, size_t nr)
+{
+    const adam_tile_ctx *a = p;
+    const sg_net *net = a->net;
+    const size_t NR = (size_t)a->k->nr, in = (size_t)net->dims[a->l],
+                 out = (size_t)net->dims[a->l + 1];
+    const float *wb = net->wb[a->l] + j * out;
+    for (size_t o = 0; o < out; o += NR)
+        a->k->pack(net->wf[a->l] + o * in + j * NR, wb + o * NR, NR, 1,
+                   out - o < NR ? out - o : NR, nr, (int)NR);
+}
+
+/* The backward of net from dz_out [rows, dims[3]]; the activations it reads
+ * are rows [row0, row0 + rows) of net->a (G's z2 half in the G step), its
+ * input x is [rows, dims[0]] already offset. Per layer, top down: the
+ * backward-data product first, since it reads W as it was; then the weight
+ * gradient, which with WG_ADAM updates W. */
+static void net_backward(sg_gan *g, sg_net *net, const float *x, size_t row0, size_t rows,
+                         const float *dz_out, int wg, float *dx, sg_act dact,
+                         const float *dact_y, int ith)
 {
     sg_engine *e = g->e;
+    const sg_kernels *k = e->k;
+    const int packed = use_packed(g, net);
+    if (packed) ensure_packed(g, net, ith);
+    const long t = net->step + 1;
+    adam_tile_ctx actx = {k, net, 0, adam_coef(&g->cfg, t), NULL};
     const float *dz = dz_out;
     for (int l = SG_LAYERS - 1; l >= 0; l--) {
         size_t out = (size_t)net->dims[l + 1], in = (size_t)net->dims[l];
-        const float *ain = l ? net->a[l - 1] : x; /* [rows, in] */
-        if (wgrad) {
+        const float *ain = l ? net->a[l - 1] + row0 * in : x; /* [rows, in] */
+        float *next = NULL;
+        if (l > 0 || dx) {
+            /* d a_in [rows, in] = dz . W, times act'(a_in): the next dz. */
+            next = l ? net->dz[(l - 1) & 1] : dx;
+            sg_act da = l ? net->act[l - 1] : dact;
+            const float *y = l ? ain : dact_y;
+            sg_view A = {dz, out, 1}, B = {net->param + net->off_w[l], in, 1};
+            if (da == SG_ACT_NONE || e->fusion) {
+                sg_epi epi = {NULL, SG_ACT_NONE, da, y, in};
+                const sg_epi *ep = da == SG_ACT_NONE ? NULL : &epi;
+                if (packed)
+                    sg_gemm_packed(e, rows, in, out, A, net->wb[l], next, in, 0, ep,
+                                   pname(g, net, l, P_BWD_DATA), ith);
+                else
+                    sg_gemm(e, rows, in, out, A, B, next, in, 0, ep, ith);
+            } else {
+                size_t i0, i1;
+                sg_gemm(e, rows, in, out, A, B, next, in, 0, NULL, ith);
+                sg_slice(rows, ith, e->nth, &i0, &i1);
+                SG_TRACE_BEGIN(t);
+                k->act_bwd(next, in, next, in, y, in, i0, i1, in, da);
+                SG_TRACE_END(ith, SG_PH_EPILOGUE, pname(g, net, l, P_BWD_DATA), t);
+                sg_barrier(e);
+            }
+        }
+        if (wg != WG_NONE) {
             /* dW [out, in] = dz^T . a_in; db [out] = column sums of dz. */
             size_t j0, j1;
             sg_view A = {dz, 1, out}, B = {ain, in, 1};
+            float *db = net->grad + net->off_b[l];
             sg_slice(out, ith, e->nth, &j0, &j1);
-            e->k->colsum(net->grad + net->off_b[l], dz, out, rows, j0, j1);
-            sg_gemm(e, out, in, rows, A, B, net->grad + net->off_w[l], in, 0, NULL, ith);
-        }
-        if (l == 0 && !dx) break;
-        /* d a_in [rows, in] = dz . W, times act'(a_in): the next dz. */
-        float *next = l ? net->dz[(l - 1) & 1] : dx;
-        sg_act da = l ? net->act[l - 1] : dact;
-        const float *y = l ? ain : dact_y;
-        sg_view A = {dz, out, 1}, B = {net->param + net->off_w[l], in, 1};
-        if (da == SG_ACT_NONE) {
-            sg_gemm(e, rows, in, out, A, B, next, in, 0, NULL, ith);
-        } else if (e->fusion) {
-            sg_epilogue epi = {NULL, SG_ACT_NONE, da, y, in};
-            sg_gemm(e, rows, in, out, A, B, next, in, 0, &epi, ith);
-        } else {
-            size_t i0, i1;
-            sg_gemm(e, rows, in, out, A, B, next, in, 0, NULL, ith);
-            sg_slice(rows, ith, e->nth, &i0, &i1);
-            e->k->act_bwd(next, in, next, in, y, in, i0, i1, in, da);
-            sg_barrier(e);
+            const char *name = pname(g, net, l, P_WGRAD);
+            SG_TRACE_BEGIN(t);
+            k->colsum(db, dz, out, rows, j0, j1);
+            SG_TRACE_END(ith, SG_PH_EPILOGUE, name, t);
+            if (wg == WG_ADAM) {
+                const size_t ob = net->off_b[l];
+                SG_TRACE_BEGIN(ta);
+                k->adam(net->param + ob, net->m + ob, net->v + ob, db, j0, j1, &actx.h);
+                SG_TRACE_END(ith, SG_PH_ADAM, name, ta);
+                actx.l = l;
+                actx.grad = g->keep_grads ? net->grad + net->off_w[l] : NULL;
+                sg_gemm_panels(e, out, in, rows, A, B, adam_tile, adam_panel, &actx, name, ith);
+            } else {
+                sg_gemm(e, out, in, rows, A, B, net->grad + net->off_w[l], in, 0, NULL, ith);
+            }
         }
         dz = next;
     }
     /* No barrier here: every path above ends in sg_gemm's barrier (or the
-     * unfused pass's), so the gradients are complete for Adam. */
+     * unfused pass's), so the gradients are complete for Adam, and with
+     * WG_ADAM the update is. */
+    if (wg == WG_ADAM && ith == 0) net->step = t, net->moments_stale = 1;
+}
+
+void sg_net_backward(sg_gan *g, sg_net *net, const float *x, size_t rows, const float *dz_out,
+                     int wgrad, float *dx, sg_act dact, const float *dact_y, int ith)
+{
+    net_backward(g, net, x, 0, rows, dz_out, wgrad ? WG_GRAD : WG_NONE, dx, dact, dact_y, ith);
 }
 
 /* PyTorch's separate tensor ops, one pass each, on elements [i0, i1). */
@@ -208,24 +441,18 @@ static void adam_unfused(float *p, float *m, float *v, const float *gr, float *d
 
 void sg_net_adam(sg_gan *g, sg_net *net, int ith)
 {
-    const sg_gan_config *c = &g->cfg;
     long t = net->step + 1;
-    sg_adam_coef h = {
-        .b1 = (float)c->beta1,
-        .c1 = (float)(1.0 - c->beta1),
-        .b2 = (float)c->beta2,
-        .c2 = (float)(1.0 - c->beta2),
-        .step_size = (float)(c->lr / (1.0 - pow(c->beta1, (double)t))),
-        .bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, (double)t)),
-        .eps = (float)c->eps,
-    };
+    sg_adam_coef h = adam_coef(&g->cfg, t);
     size_t i0, i1;
     sg_slice(net->total / 16, ith, g->e->nth, &i0, &i1);
     i0 *= 16, i1 *= 16;
+    SG_TRACE_BEGIN(tr);
     if (g->e->fusion)
         g->e->k->adam(net->param, net->m, net->v, net->grad, i0, i1, &h);
     else
         adam_unfused(net->param, net->m, net->v, net->grad, g->denom, i0, i1, &h);
+    SG_TRACE_END(ith, SG_PH_ADAM, net == &g->G ? "G.adam" : net == &g->D ? "D.adam" : "adam", tr);
+    if (ith == 0) net->packed_ok = 0; /* read after the barrier */
     sg_barrier(g->e);
     if (ith == 0) net->step = t;
 }
@@ -257,36 +484,48 @@ void sg_gan_step(sg_gan *g, int ith)
 {
     const size_t B = (size_t)g->cfg.batch, img = (size_t)g->cfg.image;
     sg_engine *e = g->e;
+    const int fused = e->fusion;
+
+    /* G on [z1; z2]: G(z1) to xd's rows [B, 2B), G(z2) to the last B. */
+    sg_net_forward(g, &g->G, g->z1, 2 * B, g->xd + B * img, img, ith);
 
     /* D step: [real; G(z1)] as one batch of 2B, BCE against 1 then 0. */
-    sg_net_forward(g, &g->G, g->z1, B, g->xd + B * img, img, ith);
     sg_net_forward(g, &g->D, g->xd, 2 * B, g->logit, 1, ith);
     if (ith == 0) {
+        SG_TRACE_BEGIN(t);
         sigmoid_bce(g, g->t_d, 2 * B, (float)B);
         g->d_loss = mean(g->loss, B) + mean(g->loss + B, B);
         g->d_x = mean(g->y, B);
         g->d_g_z = mean(g->y + B, B);
+        SG_TRACE_END(ith, SG_PH_LOSS, "D.loss", t);
     }
     sg_barrier(e);
-    sg_net_backward(g, &g->D, g->xd, 2 * B, g->dlogit, 1, NULL, SG_ACT_NONE, NULL, ith);
-    sg_net_adam(g, &g->D, ith);
+    net_backward(g, &g->D, g->xd, 0, 2 * B, g->dlogit, fused ? WG_ADAM : WG_GRAD, NULL,
+                 SG_ACT_NONE, NULL, ith);
+    if (!fused) sg_net_adam(g, &g->D, ith);
 
     /* G step: G(z2) through the updated D, BCE against 1; D's input gradient
-     * times tanh' is G's last dz. */
-    sg_net_forward(g, &g->G, g->z2, B, g->xd, img, ith);
-    sg_net_forward(g, &g->D, g->xd, B, g->logit, 1, ith);
+     * times tanh' is G's last dz; G's backward on the z2 half. */
+    sg_net_forward(g, &g->D, g->fake, B, g->logit, 1, ith);
     if (ith == 0) {
+        SG_TRACE_BEGIN(t);
         sigmoid_bce(g, g->t_g, B, (float)B);
         g->g_loss = mean(g->loss, B);
+        SG_TRACE_END(ith, SG_PH_LOSS, "G.loss", t);
     }
     sg_barrier(e);
-    sg_net_backward(g, &g->D, g->xd, B, g->dlogit, 0, g->dxd, SG_ACT_TANH, g->xd, ith);
-    sg_net_backward(g, &g->G, g->z2, B, g->dxd, 1, NULL, SG_ACT_NONE, NULL, ith);
-    sg_net_adam(g, &g->G, ith);
+    net_backward(g, &g->D, g->fake, 0, B, g->dlogit, WG_NONE, g->dxd, SG_ACT_TANH, g->fake, ith);
+    net_backward(g, &g->G, g->z2, B, B, g->dxd, fused ? WG_ADAM : WG_GRAD, NULL, SG_ACT_NONE,
+                 NULL, ith);
+    if (!fused) sg_net_adam(g, &g->G, ith);
 }
 
 float *sg_net_tensor(sg_net *net, float *buf, const char *name, int *ndim, int64_t shape[2])
 {
+    if (net->wf[0] && (buf == net->param || buf == net->m || buf == net->v)) {
+        sync_moments(net);
+        net->packed_ok = 0;
+    }
     for (int i = 0; i < 2 * SG_LAYERS; i++) {
         if (strcmp(name, sg_net_names[i]) != 0) continue;
         int l = i / 2;
@@ -309,13 +548,29 @@ typedef struct step_ctx {
 static void step_thread(void *p, int ith)
 {
     const step_ctx *c = p;
+    SG_TRACE_BEGIN(t);
     c->fill(c->ctx, c->g, ith, c->g->e->nth);
+    SG_TRACE_END(ith, SG_PH_FILL, "fill", t);
     sg_barrier(c->g->e);
     sg_gan_step(c->g, ith);
+}
+
+static void pack_thread(void *p, int ith)
+{
+    sg_gan *g = p;
+    ensure_packed(g, &g->G, ith);
+    ensure_packed(g, &g->D, ith);
 }
 
 void sg_gan_run_step(sg_gan *g, sg_fill_fn fill, void *ctx)
 {
     step_ctx c = {g, fill, ctx};
+    /* The unfused Adam works on the row-major moments. */
+    if (!g->e->fusion) sg_gan_sync(g);
+    /* Stale packed weights (after init or a load) are rebuilt in a region
+     * of their own, so that no step packs a weight. */
+    if (g->e->fusion && (!g->G.packed_ok || !g->D.packed_ok)) sg_parallel(g->e, pack_thread, g);
+    sg_trace_step_begin();
     sg_parallel(g->e, step_thread, &c);
+    sg_trace_step_end();
 }

@@ -9,9 +9,21 @@
  * against 1 and 0, D's gradients only, Adam on D; then the G step with fresh
  * z2 through the updated D, BCE against 1, G's gradients only, Adam on G.
  *
+ * G's first forward takes [z1; z2] as one batch of 2B (G changes only at
+ * the end of the step, so G(z2) is the same computed early), and keeps the
+ * z2 half's activations for its backward.
+ *
  * Each network keeps its parameters, gradients and Adam moments in four
  * buffers of the same layout (tensors in state_dict order, each starting on
- * a 64-byte boundary), so that Adam is one pass over one buffer. */
+ * a 64-byte boundary), so that the unfused Adam is one pass over one buffer.
+ * A model's networks also keep each weight packed as the forward and the
+ * backward-data products read it (wf, wb: sg_pack_b's layout), so that no
+ * step packs a weight: on the fused path Adam runs inside the weight
+ * gradient's product, tile by tile, and writes param (row-major, the master
+ * copy that checkpoints, PNGs and the API read), m, v and both packed
+ * copies (m and v of weights in the packed layout, made row-major on
+ * demand by sg_net_tensor); the gradient of a weight never reaches memory
+ * (grad holds the biases' only, unless keep_grads). */
 #ifndef SIMDGAN_MODEL_H
 #define SIMDGAN_MODEL_H
 
@@ -30,6 +42,18 @@ typedef struct sg_net {
     size_t total;              /* floats in each buffer, padding included   */
     float *param, *grad, *m, *v;
     long step;                 /* Adam's t: updates made so far            */
+    /* Packed copies of each weight, or NULL (a net laid out by another
+     * module, e.g. the classifier's): wf[l] B = W^T of the forward (panels
+     * over out, K = in), wb[l] B = W of the backward-data product (panels
+     * over in, K = out); mp[l], vp[l] the weight's Adam moments in wb's
+     * layout, where the fused Adam keeps them (a dW tile's W, m and v are
+     * then one contiguous block each). packed_ok 0: they do not match
+     * param, m, v; the next fused pass repacks them. moments_stale: the
+     * fused Adam moved mp, vp on and the weights' rows of m and v are old
+     * (sg_net_tensor and the unfused Adam bring them up to date). */
+    float *wf[SG_LAYERS], *wb[SG_LAYERS], *mp[SG_LAYERS], *vp[SG_LAYERS];
+    const sg_kernels *k; /* the table whose NR they are laid out for */
+    int packed_ok, moments_stale;
     size_t rows;               /* batch rows the activation buffers hold    */
     float *a[SG_LAYERS];       /* [rows, dims[l + 1]] layer outputs         */
     float *dz[2];              /* [rows, max dim] ping-pong gradients        */
@@ -48,9 +72,12 @@ typedef struct sg_gan {
     sg_gan_config cfg;
     sg_engine *e;
     sg_net G, D;
-    float *xd;      /* [2B, image] D's input: real rows, then G(z1); G(z2) in the G step */
+    float *xd;      /* [3B, image] real rows, G(z1), G(z2): D's input in the D step
+                     * is the first 2B rows, in the G step the last B (fake) */
+    float *fake;    /* xd + 2B image: G(z2) [B, image], the last G step's images */
     float *dxd;     /* [B, image] gradient at G's last pre-activation, G step      */
-    float *z1, *z2; /* [B, latent]                                  */
+    float *z1, *z2; /* [B, latent] each, z2 right after z1: G's input [2B, latent] */
+    int keep_grads; /* fused path: also store each weight gradient in grad (tests) */
     float *t_d;     /* [2B] targets of the D step: B ones, B zeros  */
     float *t_g;     /* [B] targets of the G step: ones              */
     float *logit, *y, *loss, *dlogit; /* [2B] D's logits, sigmoid outputs, BCE terms, logit gradients */
@@ -82,15 +109,29 @@ void sg_net_forward(sg_gan *g, sg_net *net, const float *x, size_t rows, float *
 void sg_net_backward(sg_gan *g, sg_net *net, const float *x, size_t rows,
                      const float *dz_out, int wgrad, float *dx, sg_act dact,
                      const float *dact_y, int ith);
-/* Adam on all of net's parameters (t = ++net->step), this thread's slice. */
+/* Adam on all of net's parameters (t = ++net->step), this thread's slice,
+ * on the row-major param, m and v (a model's step makes them current before
+ * its region). */
 void sg_net_adam(sg_gan *g, sg_net *net, int ith);
+/* Says that net's param, m or v was written from outside other than
+ * through sg_net_tensor (which says it itself): its packed copies are
+ * rebuilt on the next fused pass. Call outside parallel regions.
+ * sg_gan_init's nets start so. */
+void sg_net_params_changed(sg_net *net);
 
 /* Sets dims, activations, the tensors' offsets and total (each tensor on a
  * 64-byte boundary); allocates nothing, zeroes the rest of n. */
 void sg_net_layout(sg_net *n, int d0, int d1, int d2, int d3, sg_act a0, sg_act a1, sg_act a2);
 
-/* A tensor of a network by its state_dict name ("0.weight" ... "4.bias"). */
+/* A tensor of a network by its state_dict name ("0.weight" ... "4.bias"),
+ * in buf (net->param, grad, m or v), row-major: for m and v brought up to
+ * date first. The caller may read and write it (call outside parallel
+ * regions): what it writes is taken up by the next pass (the packed copies
+ * are marked stale). */
 float *sg_net_tensor(sg_net *net, float *buf, const char *name, int *ndim, int64_t shape[2]);
+/* Brings the row-major m and v of both networks up to date (what
+ * sg_net_tensor does per call), for code that reads the buffers whole. */
+void sg_gan_sync(sg_gan *g);
 extern const char *const sg_net_names[2 * SG_LAYERS];
 
 /* Runs fill(ctx, ith, nth) then sg_gan_step in one parallel region. */

@@ -5,6 +5,8 @@
  *   or changes every step (1, 2, 3, 2, ...; and as the controller picks it),
  *   with threads bound, unbound, or switching between the two; each binding
  *   policy binds the step's thread 0 or not, as it says.
+ * - A training step crosses the barriers its data flow needs, as many at 1,
+ *   2 and 3 threads: 31 fused (listed in test_step_barriers), 65 unfused.
  * - The barrier keeps phases apart when its waiters sleep at once (spin 0)
  *   and when they spin, at 2 and 3 threads (3 is more than this machine's
  *   cores in the 2-core CI: the sleeping path is what makes that work).
@@ -275,6 +277,46 @@ static void test_controller(void)
           line);
 }
 
+/* Barriers of one step (after a first one, which may repack weights in a
+ * region of its own). Fused, 31: the fill; each product whose B is a packed
+ * weight ends in one (forward: G's 3 on [z1; z2], D's 3 on 2B rows and 3 on
+ * B; backward-data: D's 2 in the D step, 3 in the G step, G's 2); each
+ * weight-gradient product (Adam in its tiles) packs A and ends, 2 each, 3
+ * per network; the two losses. Unfused, 65: each forward and activation
+ * backward pass also ends in one, every product packs A behind one, and
+ * each Adam pass is one. */
+static unsigned long step_barriers(const sg_kernels *k, int nth, int fusion)
+{
+    sg_engine e;
+    CHECK(sg_engine_init(&e, k, nth) == 0, "%s", sg_last_error());
+    e.fusion = fusion;
+    sg_gan_config c;
+    sg_gan_config_default(&c);
+    c.hidden = 40, c.batch = 12;
+    sg_gan g;
+    sg_gan_init(&g, &c, &e, 3);
+    int s = 0;
+    sg_gan_run_step(&g, fill, &s);
+    s = 1;
+    unsigned long before = sg_barrier_count(&e);
+    sg_gan_run_step(&g, fill, &s);
+    unsigned long n = sg_barrier_count(&e) - before;
+    sg_gan_free(&g);
+    sg_engine_free(&e);
+    return n;
+}
+
+static void test_step_barriers(const sg_kernels *k)
+{
+    static const unsigned long want[2] = {65, 31};
+    for (int fusion = 0; fusion <= 1; fusion++)
+        for (int nth = 1; nth <= 3; nth++) {
+            unsigned long n = step_barriers(k, nth, fusion);
+            CHECK(n == want[fusion], "[%s] %s step at %d threads: %lu barriers, expected %lu",
+                  k->isa, fusion ? "fused" : "unfused", nth, n, want[fusion]);
+        }
+}
+
 int main(void)
 {
     sg_cpu_info ci;
@@ -286,6 +328,7 @@ int main(void)
         test_switching(*t);
     }
     test_set_threads(best);
+    test_step_barriers(best);
     test_binding(best);
     test_barrier(best, 2, 0, 20000);
     test_barrier(best, 3, 0, 5000);

@@ -110,7 +110,7 @@ static void check_acts(const sg_kernels *k)
         sg_engine e;
         CHECK(sg_engine_init(&e, k, 1) == 0, "%s", sg_last_error());
         sg_engine_reserve(&e, N, N, N);
-        sg_epilogue epi = {NULL, SG_ACT_NONE, acts[a], y, N};
+        sg_epi epi = {NULL, SG_ACT_NONE, acts[a], y, N};
         sg_gemm(&e, 1, N, N, (sg_view){r, N, 1}, (sg_view){eye, N, 1}, dx2, N, 0, &epi, 0);
         sg_engine_free(&e);
         check_close(names[a], dx2, num, N, 1e-6, 1e-5);
