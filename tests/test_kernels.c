@@ -1,8 +1,10 @@
 /* test_kernels.c: every kernel table built in and runnable here, slot by slot,
  * against the reference kernels (bitwise where the operations are the same)
  * or against double precision (the micro-kernel), with each tolerance written
- * beside its test. Tables this CPU cannot run are listed with the reason.
- * Also: CPU detection and the SIMDGAN_ISA override's errors. */
+ * beside its test. Tables this CPU cannot run are listed with the reason; an
+ * ISA this CPU supports whose table did not run fails (tables.h). Also: CPU
+ * detection, the default choice (the best ISA the CPU supports) and the
+ * SIMDGAN_ISA override's errors. */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
 #include <math.h>
@@ -14,6 +16,7 @@
 #include "check.h"
 #include "cpu.h"
 #include "simd.h"
+#include "tables.h"
 #include "util.h"
 
 #define U_F32 (1.0 / 16777216.0) /* 2^-24, float's unit roundoff */
@@ -707,6 +710,14 @@ static void test_cpu(void)
     const sg_kernels *best = sg_kernels_select(NULL, why, sizeof why);
     CHECK(best && strstr(why, best->isa) == why, "select: why = '%s'", why);
     printf("chosen: %s\n", why);
+    /* The default is the first ISA, best first, that this CPU supports as
+     * tables.h judges it (a supported one that is not built fails there). */
+    const char *want = "ref";
+    for (size_t i = TABLES_NKNOWN; i-- > 0;)
+        if (!*tables_lacks(tables_known[i], &ci) && sg_kernels_by_name(tables_known[i]))
+            want = tables_known[i];
+    CHECK(best && strcmp(best->isa, want) == 0, "the default table is %s; this CPU's best is %s",
+          best ? best->isa : "none", want);
 
     CHECK(sg_kernels_by_name("foo") == NULL &&
               strstr(sg_last_error(), "unknown ISA 'foo'; expected ref, avx2, avx512 or neon"),
@@ -746,15 +757,10 @@ int main(void)
     test_cpu();
     test_philox();
     test_normal_accuracy();
-    sg_cpu_info ci;
-    sg_cpu_detect(&ci);
-    for (const sg_kernels *const *t = sg_kernels_built(); *t; t++) {
+    const sg_kernels *tables[8];
+    tables_to_run(tables, 8);
+    for (const sg_kernels **t = tables; *t; t++) {
         const sg_kernels *k = *t;
-        if (!sg_kernels_runnable(k, &ci)) {
-            sg_kernels_by_name(k->isa);
-            printf("%s: skipped (%s)\n", k->isa, sg_last_error());
-            continue;
-        }
         printf("%s:\n", k->isa);
         test_ukr(k);
         test_pack(k);
@@ -765,6 +771,8 @@ int main(void)
         test_adam(k);
         test_vector_math(k);
         test_normal(k);
+        table_ran(k);
     }
+    tables_all_ran("test_kernels");
     return check_finish("test_kernels");
 }

@@ -28,9 +28,10 @@ Tensor names (all F32): G.init.<k>, D.init.<k> (k = nn.Sequential state_dict
 key, e.g. 0.weight); per step s: x_real.s<s>, z1.s<s>, z2.s<s>, d_loss.s<s>,
 d_loss_real.s<s>, d_loss_fake.s<s>, g_loss.s<s>, d_x.s<s>, d_g_z.s<s>; step 1
 only: G.out.s1, D.out_real.s1, D.out_fake.s1, G.out2.s1, D.out_g.s1,
-D.grad.<k> (D step), G.grad.<k> (G step), D.step1.<k>, G.step1.<k>,
-D.adam_m.<k>, D.adam_v.<k>, G.adam_m.<k>, G.adam_v.<k>; if steps > 1:
-D.final.<k>, G.final.<k>.
+each forward's layers (LAYERS below: G.h0_z1.s1, G.h1_z1.s1, D.h0_real.s1,
+D.h1_real.s1, D.logit_real.s1, ...), D.grad.<k> (D step), G.grad.<k> (G
+step), D.step1.<k>, G.step1.<k>, D.adam_m.<k>, D.adam_v.<k>, G.adam_m.<k>,
+G.adam_v.<k>; if steps > 1: D.final.<k>, G.final.<k>.
 
 Usage:
   tools/make_fixtures.py --out tests/fixtures        # writes the three fixtures
@@ -86,6 +87,15 @@ FIXTURES = [
     dict(name="step_sat", latent=64, hidden=32, batch=100, steps=1, seed=3,
          sat_bias=30.0, sat_wscale=5000.0),
 ]
+
+
+# The layers of each forward of step 1 that the files keep, by module index
+# of the nn.Sequential: each hidden Linear's output after its activation, and
+# D's logits (before the Sigmoid, whose output is D.out_*), so that a forward
+# can be compared layer by layer. Names: <net>.<layer>_<which>.s1, which being
+# z1 or z2 for G(z1) and G(z2) (both by the initial G), real or fake for D on
+# x and on G(z1) (the initial D), g for the updated D on G(z2).
+LAYERS = {"G": {1: "h0", 3: "h1"}, "D": {1: "h0", 3: "h1", 4: "logit"}}
 
 
 # ---------------------------------------------------------------- safetensors
@@ -184,6 +194,27 @@ def make_g(latent, hidden):
         nn.Linear(hidden, IMAGE_SIZE), nn.Tanh())
 
 
+class LayerTap:
+    """Forward hooks on the LAYERS modules of one network: take(which) returns
+    the outputs of its last forward as (name, array) pairs. The tutorial's loop
+    itself is unchanged."""
+
+    def __init__(self, model, net):
+        self.net = net
+        self.last = {}
+        for index in LAYERS[net]:
+            model[index].register_forward_hook(self._hook(index))
+
+    def _hook(self, index):
+        def hook(module, inputs, output):
+            self.last[index] = output.detach().clone().numpy()
+        return hook
+
+    def take(self, which):
+        return [("%s.%s_%s.s1" % (self.net, name, which), self.last[index])
+                for index, name in LAYERS[self.net].items()]
+
+
 def sd(model, prefix):
     return [("%s.%s" % (prefix, k), v.detach().clone().numpy())
             for k, v in model.state_dict().items()]
@@ -255,6 +286,7 @@ def generate(spec, out_dir, data_dir, argv):
     criterion = nn.BCELoss()
     d_opt = torch.optim.Adam(D.parameters(), lr=LR)
     g_opt = torch.optim.Adam(G.parameters(), lr=LR)
+    d_tap, g_tap = LayerTap(D, "D"), LayerTap(G, "G")
 
     def reset_grad():
         d_opt.zero_grad()
@@ -264,16 +296,20 @@ def generate(spec, out_dir, data_dir, argv):
     losses = []
     sat = {}
     for s in range(1, steps + 1):
+        layers = []  # this step's LAYERS outputs, kept for step 1
         images = to_model_input(u8[(s - 1) * B:s * B])
         real_labels = torch.ones(B, 1)
         fake_labels = torch.zeros(B, 1)
 
         outputs = D(images)
+        layers += d_tap.take("real")
         d_loss_real = criterion(outputs, real_labels)
         real_score = outputs
         z1 = torch.randn(B, latent)
         fake_images = G(z1)
+        layers += g_tap.take("z1")
         outputs = D(fake_images)
+        layers += d_tap.take("fake")
         d_loss_fake = criterion(outputs, fake_labels)
         fake_score = outputs
         d_loss = d_loss_real + d_loss_fake
@@ -284,7 +320,9 @@ def generate(spec, out_dir, data_dir, argv):
 
         z2 = torch.randn(B, latent)
         fake_images2 = G(z2)
+        layers += g_tap.take("z2")
         outputs_g = D(fake_images2)
+        layers += d_tap.take("g")
         g_loss = criterion(outputs_g, real_labels)
         reset_grad()
         g_loss.backward()
@@ -316,6 +354,7 @@ def generate(spec, out_dir, data_dir, argv):
                 ("G.out2.s1", fake_images2.detach().numpy().copy()),
                 ("D.out_g.s1", outputs_g.detach().numpy().copy()),
             ]
+            tensors += layers
             tensors += d_grads + g_grads
             tensors += sd(D, "D.step1") + sd(G, "G.step1")
             tensors += adam_state(D, d_opt, "D") + adam_state(G, g_opt, "G")
@@ -377,6 +416,16 @@ def load(model, t, prefix):
                            for k in model.state_dict()})
 
 
+def walk(model, x, net, which, got):
+    """model(x), module by module (as nn.Sequential runs it), keeping the
+    LAYERS outputs in got under their fixture names."""
+    for index, module in enumerate(model):
+        x = module(x)
+        if index in LAYERS[net]:
+            got["%s.%s_%s.s1" % (net, LAYERS[net][index], which)] = x
+    return x
+
+
 def verify(path):
     meta, t = st_read(path)
     latent, hidden, B, steps = (int(meta[k]) for k in ("latent", "hidden", "batch", "steps"))
@@ -392,12 +441,13 @@ def verify(path):
         images = torch.from_numpy(t["x_real.s%d" % s].copy())
         real_labels = torch.ones(B, 1)
         fake_labels = torch.zeros(B, 1)
-        outputs = D(images)
+        layers = {}
+        outputs = walk(D, images, "D", "real", layers)
         d_loss_real = criterion(outputs, real_labels)
         real_score = outputs
         z = torch.from_numpy(t["z1.s%d" % s].copy())
-        fake_images = G(z)
-        outputs = D(fake_images)
+        fake_images = walk(G, z, "G", "z1", layers)
+        outputs = walk(D, fake_images, "D", "fake", layers)
         d_loss_fake = criterion(outputs, fake_labels)
         fake_score = outputs
         d_loss = d_loss_real + d_loss_fake
@@ -409,8 +459,8 @@ def verify(path):
                 got["D.grad." + k] = p.grad.clone()
         d_optimizer.step()
         z = torch.from_numpy(t["z2.s%d" % s].copy())
-        fake_images2 = G(z)
-        outputs_g = D(fake_images2)
+        fake_images2 = walk(G, z, "G", "z2", layers)
+        outputs_g = walk(D, fake_images2, "D", "g", layers)
         g_loss = criterion(outputs_g, real_labels)
         d_optimizer.zero_grad()
         g_optimizer.zero_grad()
@@ -424,6 +474,7 @@ def verify(path):
             got.update({"G.out.s1": fake_images, "D.out_real.s1": real_score,
                         "D.out_fake.s1": fake_score, "G.out2.s1": fake_images2,
                         "D.out_g.s1": outputs_g})
+            got.update(layers)
             for k, p in G.named_parameters():
                 got["G.grad." + k] = p.grad.clone()
             for name, model, opt in (("D", D, d_optimizer), ("G", G, g_optimizer)):
