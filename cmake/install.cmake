@@ -15,6 +15,12 @@
 # Everything is found relative to where it lies, so the tree can be moved
 # after `cmake --install build --prefix P`, except simdgan.pc, which is
 # written at install time with the prefix installed into.
+# Windows has its own layout: cmake/windows-zip.cmake.
+if(WIN32)
+  include(cmake/windows-zip.cmake)
+  return()
+endif()
+
 include(CMakePackageConfigHelpers)
 
 set(SIMDGAN_INSTALL_PYTHONDIR "lib/python3/dist-packages" CACHE STRING

@@ -83,8 +83,8 @@ static int to_opts(const simdgan_config *c, sg_train_opts *o)
     RANGE(hidden, 1, 8192);
     RANGE(threads, 0, 1024);
     RANGE(log_every, 0, 1 << 30);
-    RANGE(checkpoint_every, -1, 1L << 40);
-    RANGE(max_steps, 0, 1L << 40);
+    RANGE(checkpoint_every, -1, 1LL << 40);
+    RANGE(max_steps, 0, 1LL << 40);
     RANGE(eval_every, 0, 1000000);
     RANGE(eval_n, 4, 1000000);
 #undef RANGE

@@ -13,21 +13,20 @@
  *       --out models/classifier-mnist.safetensors
  *   simdgan classifier --dataset fashion-mnist --seed 0 --epochs 30 --shift 1 \
  *       --out models/classifier-fashion-mnist.safetensors */
-#define _GNU_SOURCE /* dladdr */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "classifier.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "cpu.h"
 #include "model.h"
+#include "platform.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "train.h"
@@ -127,7 +126,7 @@ static void shape_str(char *dst, size_t cap, int ndim, const int64_t *shape)
 /* CRC-32 (zlib's) of the file's bytes. */
 static int file_crc(const char *path, uint32_t *crc)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = sg_fopen(path, "rb");
     if (!f) return sg_error("%s: cannot open (%s)", path, strerror(errno));
     unsigned char buf[1 << 16];
     uLong c = crc32(0L, Z_NULL, 0);
@@ -247,35 +246,28 @@ sg_classifier *sg_classifier_shipped(const char *dataset)
     char file[64], dirs[4][4096], path[4200], tried[4 * 4200 + 64] = "";
     snprintf(file, sizeof file, "classifier-%s.safetensors", dataset);
     int nd = 0;
-    const char *env = getenv("SIMDGAN_MODELS");
+    const char *env = sg_getenv("SIMDGAN_MODELS");
     if (env && *env) snprintf(dirs[nd++], sizeof dirs[0], "%s", env);
     char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
+    if (sg_exe_dir(exe, sizeof exe) == 0) {
         snprintf(dirs[nd++], sizeof dirs[0], "%.4000s/models", exe);
         snprintf(dirs[nd++], sizeof dirs[0], "%.4000s/../share/simdgan/models", exe);
     }
     /* Where the library holding this code is installed: a program linked
      * against libsimdgan.so (or Python's ctypes) runs from elsewhere. */
-    Dl_info so;
-    if (dladdr((void *)sg_classifier_shipped, &so) && so.dli_fname && strchr(so.dli_fname, '/')) {
-        char lib[4096];
-        snprintf(lib, sizeof lib, "%s", so.dli_fname);
-        *strrchr(lib, '/') = 0;
-        if (nd < 1 || strncmp(dirs[nd - 1], lib, strlen(lib)) != 0)
-            snprintf(dirs[nd++], sizeof dirs[0], "%.4000s/../share/simdgan/models", lib);
-    }
+    char lib[4096];
+    if (sg_module_dir((const void *)sg_classifier_shipped, lib, sizeof lib) == 0 &&
+        (nd < 1 || strncmp(dirs[nd - 1], lib, strlen(lib)) != 0))
+        snprintf(dirs[nd++], sizeof dirs[0], "%.4000s/../share/simdgan/models", lib);
     for (int i = 0; i < nd; i++) {
+        sg_file_info st;
         snprintf(path, sizeof path, "%s/%s", dirs[i], file);
-        if (access(path, F_OK) == 0) return sg_classifier_load(path);
+        if (sg_stat(path, 1, &st) == 0) return sg_classifier_load(path);
         size_t k = strlen(tried);
         snprintf(tried + k, sizeof tried - k, "%s%s", i ? ", " : "", dirs[i]);
     }
     sg_error("%s: not found in %s; expected the shipped models (set SIMDGAN_MODELS to their "
-             "folder)", file, nd ? tried : "(no place: SIMDGAN_MODELS unset, /proc/self/exe unreadable)");
+             "folder)", file, nd ? tried : "(no place: SIMDGAN_MODELS unset, the program's folder unknown)");
     return NULL;
 }
 

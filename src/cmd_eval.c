@@ -435,6 +435,7 @@ int sg_cmd_eval(int argc, char **argv)
             isa = val;
         }
     }
+    if (sg_eval_available() != 0) return bad("%s", sg_last_error());
     if (real && gpath) return bad("--real: not with --g (--real measures the data alone)");
     if (real && n_given) return bad("-n: not with --real");
     if (!real && !gpath)

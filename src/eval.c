@@ -1,10 +1,13 @@
 /* eval.c: the evaluation figures of eval.h: feature statistics, the Fréchet
  * distance (LAPACKE's dsyevd), the classifier score, and the k-NN precision
- * and recall with distances from the SGEMM. */
+ * and recall with distances from the SGEMM. A build without LAPACKE (the
+ * Windows one) has none of it: sg_eval_available says so. */
 #define _POSIX_C_SOURCE 200809L
 #include "eval.h"
 
+#ifdef SIMDGAN_HAVE_LAPACKE
 #include <lapacke.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +96,18 @@ void sg_feature_stats(sg_engine *e, const float *feat, size_t n, int H, double *
 
 /* ---- Fréchet distance ---------------------------------------------------- */
 
+int sg_eval_available(void)
+{
+#ifdef SIMDGAN_HAVE_LAPACKE
+    return 0;
+#else
+    return sg_error("eval: this build has no evaluation (FCD, score, precision, recall): it was "
+                    "built without LAPACKE, which Debian does not ship for MinGW; expected a build "
+                    "with LAPACKE, such as the Linux one");
+#endif
+}
+
+#ifdef SIMDGAN_HAVE_LAPACKE
 /* C [H, H] = A . B, all row-major doubles. */
 static void matmul(double *C, const double *A, const double *B, size_t H)
 {
@@ -154,6 +169,14 @@ done:
     free(V), free(T), free(R), free(w);
     return rc;
 }
+#else
+int sg_frechet(const double *mu1, const double *S1, const double *mu2, const double *S2, int H,
+               double *out)
+{
+    (void)mu1, (void)S1, (void)mu2, (void)S2, (void)H, (void)out;
+    return sg_eval_available();
+}
+#endif
 
 /* ---- classifier score and histogram -------------------------------------- */
 
@@ -380,6 +403,7 @@ static int load_set(sg_dataset *ds, const char *dir, int train, const char *data
 sg_evaluator *sg_eval_open_with(const char *classifier_path, const char *dataset,
                                 const char *data_dir, sg_engine *e)
 {
+    if (sg_eval_available() != 0) return NULL;
     if (strcmp(dataset, "mnist") && strcmp(dataset, "fashion-mnist")) {
         sg_error("dataset %s: expected mnist or fashion-mnist", dataset);
         return NULL;

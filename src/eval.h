@@ -45,6 +45,11 @@ typedef struct sg_eval_result {
 
 typedef struct sg_evaluator sg_evaluator;
 
+/* 0 when this build evaluates; -1 with a one-line error when it was built
+ * without LAPACKE, whose dsyevd the Frechet distance needs (the Windows
+ * build: Debian has no LAPACKE for MinGW). */
+int sg_eval_available(void);
+
 /* Loads the shipped classifier of dataset ("mnist" or "fashion-mnist"), the
  * training and test sets (data_dir as --data, or NULL to search), and
  * computes once: the test set's features, mean and covariance, its k-NN

@@ -1,9 +1,8 @@
-/* hw.c: topology from hwloc (cores, cache sizes, binding), or sysconf. */
-#define _GNU_SOURCE
+/* hw.c: topology from hwloc (cores, cache sizes, binding), or from the OS
+ * (platform.c: sysconf and sysfs, or GetLogicalProcessorInformationEx). */
 #include "hw.h"
 
-#include <stdio.h>
-#include <unistd.h>
+#include "platform.h"
 
 #ifdef SIMDGAN_HAVE_HWLOC
 #include <hwloc.h>
@@ -15,31 +14,6 @@ static sg_hw hw;
 static int hw_ready;
 /* Per thread: the ith it is bound for, and the ith whose binding failed. */
 static _Thread_local int bound_for = -1, failed_for = -1;
-
-static size_t sysfs_cache(int index)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    unsigned long v = 0;
-    char unit = 0;
-    int n = fscanf(f, "%lu%c", &v, &unit);
-    fclose(f);
-    if (n < 1) return 0;
-    return (size_t)v * (unit == 'K' ? 1024u : unit == 'M' ? 1024u * 1024u : 1u);
-}
-
-static void query_sysconf(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    hw.cores = hw.pus = n > 0 ? (int)n : 1;
-    hw.l1d = sysfs_cache(0);
-    hw.l2 = sysfs_cache(2);
-    hw.l3 = sysfs_cache(3);
-    hw.l3_cores = hw.cores;
-    hw.source = "sysconf";
-}
 
 #ifdef SIMDGAN_HAVE_HWLOC
 static size_t cache_size(hwloc_obj_type_t type, int *sharing)
@@ -82,9 +56,9 @@ const sg_hw *sg_hw_get(void)
 {
     if (hw_ready) return &hw;
 #ifdef SIMDGAN_HAVE_HWLOC
-    if (query_hwloc() != 0) query_sysconf();
+    if (query_hwloc() != 0) sg_os_topology(&hw);
 #else
-    query_sysconf();
+    sg_os_topology(&hw);
 #endif
     if (!hw.l1d) hw.l1d = 32 * 1024;
     if (!hw.l2) hw.l2 = 1024 * 1024;

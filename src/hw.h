@@ -1,5 +1,6 @@
 /* hw.h: the machine's cores and caches, and binding threads to cores.
- * From hwloc where built with it, else sysconf and sysfs (then unbound). */
+ * From hwloc where built with it, else from the OS (platform.h: sysconf and
+ * sysfs, or Windows' GetLogicalProcessorInformationEx; then unbound). */
 #ifndef SIMDGAN_HW_H
 #define SIMDGAN_HW_H
 
@@ -10,7 +11,7 @@ typedef struct sg_hw {
     int pus;            /* hardware threads                        */
     size_t l1d, l2, l3; /* bytes: per-core L1d and L2, L3 as a whole */
     int l3_cores;       /* cores sharing that L3                   */
-    const char *source; /* "hwloc" or "sysconf"                    */
+    const char *source; /* "hwloc", "sysconf" or "Windows"         */
 } sg_hw;
 
 /* Topology, read once and cached. Never fails: missing figures fall back to

@@ -20,7 +20,9 @@
 #include "cpu.h"
 #include "gemm.h"
 #include "hw.h"
+#include "platform.h"
 #include "simdgan.h"
+#include "trace.h"
 #include "train.h"
 #include "util.h"
 
@@ -90,6 +92,11 @@ static const char usage_train[] =
     "  --eval-n N          images each evaluation generates (10000)\n"
     "  --fixed-z           also write OUT/samples/fixed_z-N.png every epoch: G on one\n"
     "                      set of 64 z drawn at the start (simdgan sample --seed SEED's)\n"
+    "  --trace FILE        write a timeline of the first steps to FILE as Chrome\n"
+    "                      trace-event JSON (Perfetto, chrome://tracing): per thread\n"
+    "                      and phase (packing, kernels, epilogues, loss, Adam,\n"
+    "                      barrier waits); tools/step-breakdown sums it\n"
+    "  --trace-steps N     steps the trace records, 1 to 1000 (20)\n"
     "  -h, --help          this text\n"
     "\n"
     "Every run logs OUT/metrics.csv (a row per log interval and evaluation). On a\n"
@@ -128,6 +135,9 @@ static int cmd_train(int argc, char **argv)
     simdgan_config c;
     simdgan_config_init(&c);
     c.handle_signals = 1;
+    const char *trace = NULL;
+    long trace_steps = 20;
+    int trace_steps_given = 0;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i], *val = NULL;
         char flag[64];
@@ -152,11 +162,11 @@ static int cmd_train(int argc, char **argv)
                                             "--hidden", "--seed", "--threads", "--data",
                                             "--out", "--log-every", "--dataset", "--isa",
                                             "--checkpoint-every", "--max-steps", "--eval-every",
-                                            "--eval-n", "--bind"};
+                                            "--eval-n", "--bind", "--trace", "--trace-steps"};
         static const unsigned given[] = {
             SIMDGAN_SET_EPOCHS, SIMDGAN_SET_BATCH_SIZE, SIMDGAN_SET_LR, SIMDGAN_SET_LATENT,
             SIMDGAN_SET_HIDDEN, SIMDGAN_SET_SEED, 0, 0, 0, 0, SIMDGAN_SET_DATASET, SIMDGAN_SET_ISA,
-            0, 0, 0, 0, 0};
+            0, 0, 0, 0, 0, 0, 0};
         int found = 0;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++)
             if (!strcmp(flag, known[k])) found = 1, c.fields_set |= given[k];
@@ -227,10 +237,42 @@ static int cmd_train(int argc, char **argv)
         } else if (!strcmp(flag, "--eval-n")) {
             if (parse_int(flag, val, 4, 1000000, &v)) return 2;
             c.eval_n = v;
+        } else if (!strcmp(flag, "--trace")) {
+            if (!*val) return bad("%s: expected a file to write%s", flag, "");
+            trace = val;
+        } else if (!strcmp(flag, "--trace-steps")) {
+            if (parse_int(flag, val, 1, 1000, &v)) return 2;
+            trace_steps = v;
+            trace_steps_given = 1;
+        }
+    }
+    if (trace_steps_given && !trace)
+        return bad("--trace-steps: given without --trace%s; expected --trace FILE too", "", "");
+    /* The trace is opened (its path probed, its buffers allocated for as
+     * many threads as the run may use) before anything else runs, and
+     * written after the run however it ended: done, stopped, failed. */
+    if (trace) {
+        int nth = c.threads;
+        const char *why;
+        if (nth == 0 && sg_threads_default(&nth, &why) != 0) {
+            fprintf(stderr, "simdgan: %s\n", sg_last_error());
+            return 2;
+        }
+        if (sg_trace_open(trace, (int)trace_steps, nth) != 0) {
+            fprintf(stderr, "simdgan: %s\n", sg_last_error());
+            return 2;
         }
     }
     int rc = simdgan_train(&c);
     if (rc != SIMDGAN_OK) fprintf(stderr, "simdgan: %s\n", simdgan_last_error());
+    if (trace && sg_trace_close() != 0) {
+        fprintf(stderr, "simdgan: %s\n", sg_last_error());
+        if (rc == SIMDGAN_OK) rc = 2;
+    } else if (trace && sg_trace_dropped()) {
+        fprintf(stderr, "simdgan: %s: %llu events did not fit in the trace's buffers and are "
+                        "missing from it (fewer --trace-steps keep them all)\n",
+                trace, (unsigned long long)sg_trace_dropped());
+    }
     return rc;
 }
 
@@ -302,6 +344,7 @@ static int cmd_info(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    sg_platform_args(&argc, &argv); /* UTF-8 arguments on Windows */
     if (argc < 2) return cmd_train(0, argv + 1);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {

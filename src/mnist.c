@@ -14,17 +14,16 @@
  * gzip bomb costs its header's worth of memory and stops early. A CRC-32 of
  * each payload, against a table of the published files, tells MNIST from
  * Fashion-MNIST. Every error names the file and what was expected. */
-#define _POSIX_C_SOURCE 200809L
+#define _POSIX_C_SOURCE 200809L /* read, close */
 #include "mnist.h"
 
+#include "platform.h"
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -69,38 +68,40 @@ static const char *pretty(const char *dataset)
     return strcmp(dataset, "mnist") == 0 ? "MNIST" : "Fashion-MNIST";
 }
 
-static const char *kind_of(mode_t mode)
+static const char *kind_of(sg_kind kind)
 {
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISFIFO(mode)) return "a FIFO";
-    if (S_ISSOCK(mode)) return "a socket";
-    if (S_ISCHR(mode)) return "a character device";
-    if (S_ISBLK(mode)) return "a block device";
-    return "not a regular file";
+    switch (kind) {
+    case SG_KIND_DIR: return "a directory";
+    case SG_KIND_FIFO: return "a FIFO";
+    case SG_KIND_SOCKET: return "a socket";
+    case SG_KIND_CHAR: return "a character device";
+    case SG_KIND_BLOCK: return "a block device";
+    default: return "not a regular file";
+    }
 }
 
 static int is_dir(const char *path)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    sg_file_info st;
+    return sg_stat(path, 1, &st) == 0 && st.kind == SG_KIND_DIR;
 }
 
 /* Whether path names a regular file (*exists = 1) or nothing (0); -1 with an
  * error naming what is there instead (a FIFO, a folder, a symlink loop...). */
 static int probe(const char *path, int *exists)
 {
-    struct stat st;
+    sg_file_info st;
     *exists = 0;
-    if (stat(path, &st) == 0) {
-        if (S_ISREG(st.st_mode)) {
+    if (sg_stat(path, 1, &st) == 0) {
+        if (st.kind == SG_KIND_FILE) {
             *exists = 1;
             return 0;
         }
-        return sg_error("%s: is %s; expected a regular file", path, kind_of(st.st_mode));
+        return sg_error("%s: is %s; expected a regular file", path, kind_of(st.kind));
     }
     if (errno == ELOOP) return sg_error("%s: symlink loop; expected a regular file", path);
     if (errno == ENOENT || errno == ENOTDIR) {
-        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        if (sg_stat(path, 0, &st) == 0 && st.kind == SG_KIND_LINK)
             return sg_error("%s: broken symlink (its target does not exist); expected a regular "
                             "file", path);
         return 0;
@@ -132,7 +133,7 @@ static uint32_t be32(const unsigned char *p)
 typedef struct idx_file {
     const char *path;
     int fd;
-    off_t size;             /* from fstat, for a plain file's size check      */
+    uint64_t size;          /* from fstat, for a plain file's size check      */
     int gz;                 /* starts with the gzip magic                     */
     int zlive;              /* zs initialised                                 */
     int at_eof;             /* read() returned 0                              */
@@ -171,29 +172,27 @@ static int read_full(idx_file *f, unsigned char *buf, size_t n, size_t *got)
 
 static int idx_open(idx_file *f, const char *path)
 {
-    struct stat st;
+    sg_file_info st;
     memset(f, 0, sizeof *f);
     f->path = path;
-    /* O_NONBLOCK: should the name have become a FIFO since pick_file looked,
-     * open returns at once and fstat below refuses it. */
-    f->fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    /* Non-blocking: should the name have become a FIFO since pick_file
+     * looked, open returns at once and fstat below refuses it. */
+    f->fd = sg_open_read(path);
     if (f->fd < 0) {
         if (errno == ELOOP) return sg_error("%s: symlink loop; expected a regular file", path);
         return sg_error("%s: cannot open (%s)", path, strerror(errno));
     }
-    if (fstat(f->fd, &st) != 0) {
+    if (sg_fstat(f->fd, &st) != 0) {
         sg_error("%s: cannot stat (%s)", path, strerror(errno));
         goto fail;
     }
-    if (!S_ISREG(st.st_mode)) {
-        sg_error("%s: is %s; expected a regular file", path, kind_of(st.st_mode));
+    if (st.kind != SG_KIND_FILE) {
+        sg_error("%s: is %s; expected a regular file", path, kind_of(st.kind));
         goto fail;
     }
-    f->size = st.st_size;
+    f->size = st.size;
     unsigned char magic[2];
-    ssize_t r;
-    do r = pread(f->fd, magic, 2, 0);
-    while (r < 0 && errno == EINTR);
+    long long r = sg_pread(f->fd, magic, 2, 0);
     if (r < 0) {
         sg_error("%s: read failed (%s)", path, strerror(errno));
         goto fail;
@@ -453,12 +452,12 @@ int sg_dataset_check(const sg_dataset *ds, const char *dataset, const char *dir)
 static int holds_dataset(const char *dir)
 {
     char path[4096];
-    struct stat st;
+    sg_file_info st;
     int len = snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
     if (len < 0 || (size_t)len >= sizeof path) return 0;
-    if (lstat(path, &st) == 0) return 1;
+    if (sg_stat(path, 0, &st) == 0) return 1;
     snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
-    return lstat(path, &st) == 0;
+    return sg_stat(path, 0, &st) == 0;
 }
 
 static int found(char *out, size_t cap, const char *dir)
@@ -480,7 +479,7 @@ int sg_data_find(char *out, size_t cap, const char *flag_dir, const char *datase
     const char *hint = fashion ? "use --data DIR or set SIMDGAN_DATA"
                                : "use --data DIR, set SIMDGAN_DATA, or run tools/get-mnist.sh";
 
-    const char *env = getenv("SIMDGAN_DATA");
+    const char *env = sg_getenv("SIMDGAN_DATA");
     if (flag_dir || (env && env[0])) {
         const char *dir = flag_dir ? flag_dir : env;
         const char *from = flag_dir ? "--data" : "SIMDGAN_DATA";

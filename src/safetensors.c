@@ -36,17 +36,16 @@
  * then is the data read, tensor by tensor in offset order, straight into one
  * aligned buffer each: memory follows the file's real size, never a header's
  * claim, and the file is never held twice. */
-#define _POSIX_C_SOURCE 200809L
+#define _POSIX_C_SOURCE 200809L /* fdopen */
 #include "safetensors.h"
 
+#include "platform.h"
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* The reference implementation's limit on the header size. */
@@ -517,7 +516,7 @@ sg_st_file *sg_st_open(const char *path)
 {
     /* Opened without blocking, so a FIFO is refused below instead of
      * waiting for a writer. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int fd = sg_open_read(path);
     FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!fp) {
         sg_error("%s: cannot open (%s)", path, strerror(errno));
@@ -531,18 +530,18 @@ sg_st_file *sg_st_open(const char *path)
     char *text = NULL;
     st_entry **order = NULL;
 
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+    sg_file_info st;
+    if (sg_fstat(fileno(fp), &st) != 0 || st.kind != SG_KIND_FILE) {
         sg_error("%s: is %s; expected a safetensors file", path,
-                 S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                 st.kind == SG_KIND_DIR ? "a folder" : st.kind == SG_KIND_FIFO ? "a FIFO"
                                                    : "not a regular file");
         goto fail;
     }
-    if ((uintmax_t)st.st_size > SIZE_MAX - 1) {
+    if ((uintmax_t)st.size > SIZE_MAX - 1) {
         sg_error("%s: too large to read into memory", path);
         goto fail;
     }
-    uint64_t size = (uint64_t)st.st_size;
+    uint64_t size = st.size;
     if (size < 8) {
         sg_error("%s: truncated: %llu bytes; expected an 8-byte header length and a header",
                  path, (unsigned long long)size);

@@ -4,15 +4,20 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zlib.h>
 
+#include "platform.h"
 #include "safetensors.h"
 #include "util.h"
+
+/* The largest step count a state may hold: 2^50, or LONG_MAX where long
+ * has 32 bits (Windows). */
+#define STEP_MAX ((long)((1LL << 50) < LONG_MAX ? (1LL << 50) : LONG_MAX))
 
 #define STATE_FORMAT "simdgan-state"
 #define STATE_FORMAT_VERSION "1"
@@ -73,6 +78,9 @@ static uint32_t crc_tensors(const float *const *data, const size_t *count, int n
 
 int sg_gan_finite(const sg_gan *g)
 {
+    /* The step keeps the weights' moments in their packed layout; bring the
+     * row-major copies read here up to date (g itself is never const). */
+    sg_gan_sync((sg_gan *)g);
     const sg_net *nets[2] = {&g->G, &g->D};
     for (int n = 0; n < 2; n++) {
         const float *bufs[3] = {nets[n]->param, nets[n]->m, nets[n]->v};
@@ -174,8 +182,8 @@ static int meta_hex32(sg_st_file *f, const char *path, const char *key, uint32_t
 
 int sg_state_read(const char *path, sg_state *s, sg_st_file **file)
 {
-    struct stat st;
-    if (lstat(path, &st) != 0) {
+    sg_file_info st;
+    if (sg_stat(path, 0, &st) != 0) {
         if (errno == ENOENT) return 1;
         return sg_error("%s: cannot read the training state (%s)", path, strerror(errno));
     }
@@ -199,9 +207,9 @@ int sg_state_read(const char *path, sg_state *s, sg_st_file **file)
         meta_long(f, path, "steps_per_epoch", 1, 1L << 30, &spe) ||
         meta_long(f, path, "epoch", 0, 1000000, &s->epoch) ||
         meta_long(f, path, "step", 0, spe - 1, &s->step) ||
-        meta_long(f, path, "adam_step_G", 0, 1L << 50, &s->g_step) ||
-        meta_long(f, path, "adam_step_D", 0, 1L << 50, &s->d_step) ||
-        meta_long(f, path, "pair_step", -1, 1L << 50, &s->pair_step) ||
+        meta_long(f, path, "adam_step_G", 0, STEP_MAX, &s->g_step) ||
+        meta_long(f, path, "adam_step_D", 0, STEP_MAX, &s->d_step) ||
+        meta_long(f, path, "pair_step", -1, STEP_MAX, &s->pair_step) ||
         meta_str(f, path, "dataset", s->dataset, sizeof s->dataset) ||
         meta_str(f, path, "isa", s->isa, sizeof s->isa) ||
         meta_str(f, path, "version", s->version, sizeof s->version) ||

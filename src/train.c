@@ -7,29 +7,24 @@
  * of an epoch and the z of a step are drawn from counters, so a run that
  * continues from a state written after global step s computes the same bits
  * as one that never stopped. */
-#define _DEFAULT_SOURCE
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "train.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "autothreads.h"
 #include "cpu.h"
 #include "eval.h"
 #include "hw.h"
 #include "mnist.h"
+#include "platform.h"
 #include "png.h"
 #include "rng.h"
 #include "safetensors.h"
@@ -55,7 +50,7 @@ void sg_train_opts_default(sg_train_opts *o)
 int sg_threads_default(int *nth, const char **why)
 {
 #ifdef _OPENMP
-    const char *s = getenv("OMP_NUM_THREADS");
+    const char *s = sg_getenv("OMP_NUM_THREADS");
     if (s && *s) {
         char *end;
         long v = strtol(s, &end, 10);
@@ -92,76 +87,52 @@ static void on_signal(int sig)
 {
     if (stop_signal && sig == SIGINT) {
         sg_out_unlink_pending();
-        _exit(SG_EXIT_SIGINT);
+        _Exit(SG_EXIT_SIGINT);
     }
     stop_signal = sig;
 }
 
-typedef struct saved_signals {
-    struct sigaction intr, term, pipe;
-} saved_signals;
-
 /* reset: forget a stop asked for before (a new run); else keep it (the
- * handlers are installed again around a part of the same run). */
-static void signals_install(saved_signals *s, int reset)
+ * handlers are installed again around a part of the same run). A closed
+ * stdout (simdgan train | head -1) does not stop the run: the log's write
+ * fails with EPIPE instead, and training goes on (platform.h). On Windows,
+ * Ctrl+C and a closed console arrive as SIGINT and SIGTERM. */
+static void signals_install(int reset)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
     if (reset) stop_signal = 0;
-    sigaction(SIGINT, &sa, &s->intr);
-    sigaction(SIGTERM, &sa, &s->term);
-    /* A closed stdout (simdgan train | head -1) must not kill the run: the
-     * log's write fails with EPIPE instead, and training goes on. */
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, &s->pipe);
+    sg_stop_push(on_signal);
 }
 
-static void signals_restore(const saved_signals *s)
-{
-    sigaction(SIGINT, &s->intr, NULL);
-    sigaction(SIGTERM, &s->term, NULL);
-    sigaction(SIGPIPE, &s->pipe, NULL);
-}
+static void signals_restore(void) { sg_stop_pop(); }
 
 /* ---- the output folder -------------------------------------------------- */
 
 static int is_dir(const char *path)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    sg_file_info st;
+    return sg_stat(path, 1, &st) == 0 && st.kind == SG_KIND_DIR;
 }
 
-/* One run per folder: an exclusive flock on OUT/.simdgan.lock, held until
- * the process ends; the file holds the holder's PID for the message. */
-static int lock_out(const char *out, int *fd)
+/* One run per folder: an exclusive lock on OUT/.simdgan.lock (flock;
+ * LockFileEx), held until the process ends; the file holds the holder's PID
+ * for the message. */
+static int lock_out(const char *out, sg_lock *lock)
 {
     char path[4096];
+    long pid = 0;
     if (sg_join(path, sizeof path, out, ".simdgan.lock") != 0) return -1;
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-    if (f < 0) return sg_error("--out %s: cannot create its lock file (%s)", out, strerror(errno));
-    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        char buf[32] = {0};
-        ssize_t n = pread(f, buf, sizeof buf - 1, 0);
-        long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
-        close(f);
-        if (e == EWOULDBLOCK)
-            return sg_error("--out %s: another simdgan run (pid %ld) is writing to this folder; "
-                            "expected one run per folder (wait for it, or choose another --out)",
-                            out, pid);
-        return sg_error("--out %s: cannot lock the folder (%s)", out, strerror(e));
+    switch (sg_lock_file(path, lock, &pid)) {
+    case SG_LOCK_OK: return 0;
+    case SG_LOCK_BUSY:
+        return sg_error("--out %s: another simdgan run (pid %ld) is writing to this folder; "
+                        "expected one run per folder (wait for it, or choose another --out)",
+                        out, pid);
+    case SG_LOCK_EOPEN:
+        return sg_error("--out %s: cannot create its lock file (%s)", out, strerror(errno));
+    case SG_LOCK_ELOCK:
+        return sg_error("--out %s: cannot lock the folder (%s)", out, strerror(errno));
+    default: return sg_error("--out %s: cannot write its lock file (%s)", out, strerror(errno));
     }
-    char pid[32];
-    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len) {
-        close(f);
-        return sg_error("--out %s: cannot write its lock file (%s)", out, strerror(errno));
-    }
-    *fd = f;
-    return 0;
 }
 
 /* 1 when name is one of the files a run writes into OUT or OUT/samples. */
@@ -187,35 +158,35 @@ static int run_output(const char *name, size_t len)
  * Nothing else. */
 static void clean_stale(const char *dir)
 {
-    DIR *d = opendir(dir);
+    sg_dir *d = sg_dir_open(dir);
     if (!d) return;
-    struct dirent *ent;
-    while ((ent = readdir(d))) {
-        const char *mark = strstr(ent->d_name, SG_TMP_MARK);
-        if (!mark || !run_output(ent->d_name, (size_t)(mark - ent->d_name))) continue;
+    const char *name;
+    while ((name = sg_dir_next(d))) {
+        const char *mark = strstr(name, SG_TMP_MARK);
+        if (!mark || !run_output(name, (size_t)(mark - name))) continue;
         const char *digits = mark + strlen(SG_TMP_MARK);
         if (!*digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 9)
             continue;
         long pid = strtol(digits, NULL, 10);
-        if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
+        if (pid <= 0 || sg_pid_alive(pid)) continue;
         char path[4400];
-        struct stat st;
-        if (sg_join(path, sizeof path, dir, ent->d_name) == 0 && lstat(path, &st) == 0 &&
-            S_ISREG(st.st_mode))
-            unlink(path);
+        sg_file_info st;
+        if (sg_join(path, sizeof path, dir, name) == 0 && sg_stat(path, 0, &st) == 0 &&
+            st.kind == SG_KIND_FILE)
+            sg_remove(path);
     }
-    closedir(d);
+    sg_dir_close(d);
 }
 
 /* A file simdgan will write must be a file or absent. */
 static int check_target(const char *dir, const char *name)
 {
     char path[4400];
-    struct stat st;
+    sg_file_info st;
     if (sg_join(path, sizeof path, dir, name) != 0) return -1;
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    if (sg_stat(path, 0, &st) == 0 && st.kind != SG_KIND_FILE)
         return sg_error("%s: is %s; expected a file or nothing there", path,
-                        S_ISDIR(st.st_mode) ? "a folder" : "not a regular file");
+                        st.kind == SG_KIND_DIR ? "a folder" : "not a regular file");
     return 0;
 }
 
@@ -234,10 +205,10 @@ static int probe_write(const char *dir, const char *what)
  * writable, locked for this run, cleared of stale temporaries, no folder
  * stands where an output goes, and the disk has room for a state and the
  * checkpoints beside the old ones. */
-static int prepare_out(const char *out, char *samples, size_t cap, int *lock_fd, size_t bytes)
+static int prepare_out(const char *out, char *samples, size_t cap, sg_lock *lock, size_t bytes)
 {
     if (sg_mkdir(out) != 0) return sg_error("--out %s", sg_last_error());
-    if (*lock_fd < 0 && lock_out(out, lock_fd) != 0) return -1;
+    if (*lock == SG_NO_LOCK && lock_out(out, lock) != 0) return -1;
     if (probe_write(out, "--out") != 0) return -1;
     if (sg_join(samples, cap, out, "samples") != 0) return -1;
     if (sg_mkdir(samples) != 0) return sg_error("--out %s", sg_last_error());
@@ -248,9 +219,8 @@ static int prepare_out(const char *out, char *samples, size_t cap, int *lock_fd,
                                         "metrics.csv"};
     for (int i = 0; i < 4; i++)
         if (check_target(out, names[i]) != 0) return -1;
-    struct statvfs fs;
-    if (statvfs(out, &fs) == 0) {
-        unsigned long long avail = (unsigned long long)fs.f_bavail * fs.f_frsize;
+    uint64_t avail;
+    if (sg_free_bytes(out, &avail) == 0) {
         if (avail < bytes)
             return sg_error("--out %s: %.1f MiB free; a checkpoint and its samples need %.1f MiB",
                             out, (double)avail / 1048576.0, (double)bytes / 1048576.0);
@@ -322,7 +292,7 @@ static FILE *metrics_open(const char *out, long keep_upto, int fresh)
     char path[4096];
     if (sg_join(path, sizeof path, out, "metrics.csv") != 0) return NULL;
     if (!fresh) {
-        FILE *in = fopen(path, "rb");
+        FILE *in = sg_fopen(path, "rb");
         if (in) {
             sg_outfile o;
             if (sg_out_open(&o, path) != 0) {
@@ -343,7 +313,7 @@ static FILE *metrics_open(const char *out, long keep_upto, int fresh)
             }
             fclose(in);
             if (sg_out_commit(&o) != 0) return NULL;
-            FILE *f = fopen(path, "ab");
+            FILE *f = sg_fopen(path, "ab");
             if (!f) sg_error("%s: cannot append (%s)", path, strerror(errno));
             return f;
         }
@@ -352,7 +322,7 @@ static FILE *metrics_open(const char *out, long keep_upto, int fresh)
     if (sg_out_open(&o, path) != 0) return NULL;
     fputs(metrics_header, o.f);
     if (sg_out_commit(&o) != 0) return NULL;
-    FILE *f = fopen(path, "ab");
+    FILE *f = sg_fopen(path, "ab");
     if (!f) sg_error("%s: cannot append (%s)", path, strerror(errno));
     return f;
 }
@@ -464,7 +434,8 @@ static int merge_state(sg_train_opts *o, const sg_state *s, const char *path)
 struct sg_trainer {
     sg_train_opts o;      /* the caller's, with a resumed state's flags merged */
     char dir[4096], samples[4096], state_path[4200];
-    int lock_fd, resumed, adapt, step_nth, stdout_ok, have_engine, have_gan;
+    sg_lock lock;
+    int resumed, adapt, step_nth, stdout_ok, have_engine, have_gan;
     const sg_kernels *k;
     char why[256];
     const char *nwhy;
@@ -506,7 +477,7 @@ void sg_trainer_close(sg_trainer *t)
     if (t->have_gan) sg_gan_free(&t->g);
     if (t->have_engine) sg_engine_free(&t->e);
     sg_dataset_free(&t->ds);
-    if (t->lock_fd >= 0) close(t->lock_fd);
+    sg_unlock(t->lock);
     free(t);
 }
 
@@ -516,7 +487,7 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
     if (!t) return sg_error("out of memory"), SG_EXIT_BAD_INPUT;
     *out = NULL;
     t->o = *opts;
-    t->lock_fd = -1;
+    t->lock = SG_NO_LOCK;
     t->perm_epoch = -1;
     t->stdout_ok = !opts->quiet;
     sg_train_opts *o = &t->o;
@@ -527,7 +498,7 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
      * state read is the last one written. */
     if (sg_join(t->state_path, sizeof t->state_path, o->out, SG_STATE_FILE) != 0) goto fail;
     if (is_dir(o->out)) {
-        if (lock_out(o->out, &t->lock_fd) != 0) goto fail;
+        if (lock_out(o->out, &t->lock) != 0) goto fail;
         int r = sg_state_read(t->state_path, st, &st_file);
         if (r < 0) goto fail;
         if (r == 0 && o->resume) {
@@ -592,7 +563,7 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
     }
     /* A state, a pair of checkpoints and two grids, beside the old ones. */
     size_t need = 4 * (t->g.G.total + t->g.D.total) * sizeof(float) + (size_t)(1 << 20);
-    if (prepare_out(o->out, t->samples, sizeof t->samples, &t->lock_fd, need) != 0) goto fail;
+    if (prepare_out(o->out, t->samples, sizeof t->samples, &t->lock, need) != 0) goto fail;
     if (t->resumed) {
         int r = sg_state_load_tensors(st_file, t->state_path, &t->g, st);
         st_file = NULL;
@@ -635,7 +606,7 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
         t->fixed_x = sg_xmalloc((size_t)FIXED_Z_N * img * sizeof(float));
         sg_sample_z(k, t->fixed_z, FIXED_Z_N, c->latent, o->seed);
     }
-    t->prog = (progress){o->progress > 0 || (o->progress < 0 && isatty(STDERR_FILENO)), 0, now(),
+    t->prog = (progress){o->progress > 0 || (o->progress < 0 && sg_term_ansi(stderr)), 0, now(),
                          0, t->gs, (long)o->epochs * (long)steps, (long)steps};
     if (!(t->metrics = metrics_open(o->out, t->gs, !t->resumed))) goto fail;
     t->t_row = now();
@@ -667,13 +638,13 @@ static int save_state(sg_trainer *t)
 }
 
 /* The end of an epoch: the tutorial saves the last real batch once and the
- * last G step's G(z) (now in xd's first B rows) every epoch; and the
+ * last G step's G(z) (g->fake) every epoch; and the
  * fixed-z grid. */
 static int epoch_images(sg_trainer *t, long epoch)
 {
     const sg_dataset *ds = &t->ds;
     char name[64], path[4200];
-    if (!all_finite(t->g.xd, t->B * t->img))
+    if (!all_finite(t->g.fake, t->B * t->img))
         return sg_error("training diverged in epoch %ld: G's images are not finite; the last "
                         "good state is left as it was; try a lower --lr", epoch),
                SG_EXIT_DIVERGED;
@@ -685,7 +656,7 @@ static int epoch_images(sg_trainer *t, long epoch)
     }
     snprintf(name, sizeof name, "fake_images-%ld.png", epoch + 1);
     if (sg_join(path, sizeof path, t->samples, name) != 0 ||
-        sg_save_grid(path, t->g.xd, (int)t->B, ds->rows, ds->cols) != 0)
+        sg_save_grid(path, t->g.fake, (int)t->B, ds->rows, ds->cols) != 0)
         return SG_EXIT_BAD_INPUT;
     if (t->fixed_z) {
         sg_net_generate(&t->g, &t->g.G, t->fixed_z, FIXED_Z_N, t->fixed_x);
@@ -707,8 +678,7 @@ int sg_trainer_run(sg_trainer *t, long until, sg_log_fn on_log, void *user)
     if (until > SG_MAX_EPOCHS * steps)
         return sg_error("a run of %ld steps: more than %ld epochs of %ld steps", until,
                         SG_MAX_EPOCHS, steps), SG_EXIT_BAD_INPUT;
-    saved_signals saved;
-    if (o->signals) signals_install(&saved, !o->signals_held);
+    if (o->signals) signals_install(!o->signals_held);
     int rc = SG_EXIT_OK, stop_asked = 0;
     const char *stopped_by = NULL;
     while (t->gs < until) {
@@ -813,7 +783,7 @@ int sg_trainer_run(sg_trainer *t, long until, sg_log_fn on_log, void *user)
     else if (rc == SG_EXIT_DIVERGED && !strstr(sg_last_error(), "diverged"))
         sg_error("training diverged by epoch %ld, step %ld: the weights are not finite; the last "
                  "good state is left as it was; try a lower --lr", t->gs / steps, t->gs % steps);
-    if (o->signals) signals_restore(&saved);
+    if (o->signals) signals_restore();
     return rc;
 }
 
@@ -848,13 +818,12 @@ int sg_train(const sg_train_opts *opts)
      * written: a stop asked for while loading is honoured before the first
      * step, and a first Ctrl+C while the pair is written lets it finish. */
     sg_train_opts o = *opts;
-    saved_signals saved;
-    if (o.signals) signals_install(&saved, 1);
+    if (o.signals) signals_install(1);
     o.signals_held = o.signals;
     sg_trainer *t;
     int rc = sg_trainer_open(&o, &t), had = 0;
     if (rc != SG_EXIT_OK) {
-        if (o.signals) signals_restore(&saved);
+        if (o.signals) signals_restore();
         return rc;
     }
     const long total = (long)t->o.epochs * (long)t->steps, start = t->gs;
@@ -862,7 +831,7 @@ int sg_train(const sg_train_opts *opts)
     rc = sg_trainer_run(t, total, NULL, NULL);
     const double secs = now() - t0;
     if (rc == SG_EXIT_OK && t->gs == total) rc = finish(t, &had);
-    if (t->o.signals) signals_restore(&saved);
+    if (t->o.signals) signals_restore();
     if (rc == SG_EXIT_OK && t->gs == total && !t->o.quiet) {
         if (total > start)
             fprintf(stderr, "simdgan: %ld steps in %.1f s (%.3f ms/step); wrote %s/ and "

@@ -1,14 +1,13 @@
-/* util.c: one-line errors, checked allocation, atomic file output. */
-#define _POSIX_C_SOURCE 200809L
+/* util.c: one-line errors, checked allocation, atomic file output (the OS
+ * calls are platform.c's). */
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "platform.h"
 
 static _Thread_local char last_error[1024];
 
@@ -42,13 +41,13 @@ void *sg_xmalloc_at(size_t bytes, const char *file, int line)
 void *sg_xcalloc_aligned_at(size_t bytes, const char *file, int line)
 {
     size_t rounded = (bytes + 63) / 64 * 64;
-    void *p = NULL;
-    if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0) oom(bytes, file, line);
+    void *p = sg_aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) oom(bytes, file, line);
     memset(p, 0, rounded);
     return p;
 }
 
-void sg_free(void *p) { free(p); }
+void sg_free(void *p) { sg_aligned_free(p); }
 
 /* Temporaries in flight, for sg_out_unlink_pending. A run writes at most a
  * few files at once (the G/D pair, a state, a PNG). */
@@ -68,7 +67,7 @@ void sg_out_unlink_pending(void)
 {
     for (int i = 0; i < PENDING_MAX; i++) {
         char *p = pending[i];
-        if (p) unlink(p);
+        if (p) sg_remove(p);
     }
 }
 
@@ -76,8 +75,8 @@ int sg_out_open(sg_outfile *o, const char *path)
 {
     if (strlen(path) >= sizeof o->path) return sg_error("%s: path too long", path);
     strcpy(o->path, path);
-    snprintf(o->tmp, sizeof o->tmp, "%s" SG_TMP_MARK "%ld", path, (long)getpid());
-    o->f = fopen(o->tmp, "wb");
+    snprintf(o->tmp, sizeof o->tmp, "%s" SG_TMP_MARK "%ld", path, sg_pid());
+    o->f = sg_fopen(o->tmp, "wb");
     if (o->f) pending_set(NULL, o->tmp);
     if (!o->f) return sg_error("%s: cannot write (%s); expected a writable folder", path, strerror(errno));
     return 0;
@@ -87,11 +86,11 @@ int sg_out_finish(sg_outfile *o)
 {
     int e = 0;
     if (fflush(o->f) != 0 || ferror(o->f)) e = errno ? errno : EIO;
-    if (!e && fsync(fileno(o->f)) != 0) e = errno;
+    if (!e && sg_fsync(o->f) != 0) e = errno;
     if (fclose(o->f) != 0 && !e) e = errno;
     o->f = NULL;
     if (e) {
-        remove(o->tmp);
+        sg_remove(o->tmp);
         pending_set(o->tmp, NULL);
         return sg_error("%s: write failed (%s)", o->path, strerror(e));
     }
@@ -107,21 +106,15 @@ int sg_sync_parent(const char *path)
     if (slash && n == 0) n = 1; /* "/file" */
     memcpy(dir, slash ? path : ".", slash ? n : 1);
     dir[slash ? n : 1] = 0;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return sg_error("%s: cannot open its folder to sync (%s)", path, strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    /* Some file systems cannot sync a folder (EINVAL): the rename stands. */
-    if (rc != 0 && e != EINVAL && e != EROFS)
-        return sg_error("%s: cannot sync its folder (%s)", path, strerror(e));
+    if (sg_sync_dir(dir) != 0)
+        return sg_error("%s: cannot sync its folder (%s)", path, strerror(errno));
     return 0;
 }
 
 int sg_out_rename(sg_outfile *o)
 {
-    int rc = rename(o->tmp, o->path), e = errno;
-    if (rc != 0) remove(o->tmp);
+    int rc = sg_replace(o->tmp, o->path), e = errno;
+    if (rc != 0) sg_remove(o->tmp);
     pending_set(o->tmp, NULL);
     if (rc != 0) return sg_error("%s: cannot rename into place (%s)", o->path, strerror(e));
     return sg_sync_parent(o->path);
@@ -137,7 +130,7 @@ void sg_out_abort(sg_outfile *o)
 {
     if (o->f) fclose(o->f);
     o->f = NULL;
-    remove(o->tmp);
+    sg_remove(o->tmp);
     pending_set(o->tmp, NULL);
 }
 
@@ -150,12 +143,12 @@ int sg_join(char *dst, size_t cap, const char *dir, const char *name)
 
 int sg_mkdir(const char *path)
 {
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) return 0;
+    sg_file_info st;
+    if (sg_stat(path, 1, &st) == 0) {
+        if (st.kind == SG_KIND_DIR) return 0;
         return sg_error("%s: exists and is not a folder", path);
     }
-    if (mkdir(path, 0777) != 0)
+    if (sg_mkdir_one(path) != 0)
         return sg_error("%s: cannot create folder (%s)", path, strerror(errno));
     return 0;
 }

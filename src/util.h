@@ -10,7 +10,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+/* MinGW: checked as the C99 printf that __USE_MINGW_ANSI_STDIO selects. */
+#define SG_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#elif defined(__GNUC__)
 #define SG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define SG_PRINTF(a, b)
