@@ -6,7 +6,7 @@
 //       accumulators), on T threads at once: the roof of peak_pct below
 //   gemm_bf16/<path>/<layout>_<M>x<N>x<K>/nth:T
 //       sg_gemm_bf16, operands fp32 (rounded to bf16 as they are packed);
-//       <path> is amx, bfmmla, or ref-<isa> (bf16-rounded panels through
+//       <path> is amx, bfmmla, or ref_<isa> (bf16-rounded panels through
 //       the fp32 table <isa>'s micro-kernel)
 //   gemm_bf16/<path>/<layout>_<M>x<N>x<K>/packed/nth:T
 //       sg_gemm_bf16_packed, B (the weight, for fwd and bwd_data) packed
@@ -15,7 +15,7 @@
 // Layouts and shapes as bm_gemm.cc's (whose gemm/<isa>/... rows are the
 // fp32 products to compare with: run both filters in one binary). Raw
 // products, no epilogue. Counters: flops = 2 M N K per iteration;
-// peak_pct against the path's peak row at T threads (ref-<isa> rows: the
+// peak_pct against the path's peak row at T threads (ref_<isa> rows: the
 // fp32 table's FMA peak, as bm_gemm's).
 #include "bench.h"
 
@@ -170,7 +170,7 @@ void sgb::register_bf16()
             paths.push_back({(*t)->path, {*t, best}});
         else
             for (const sg_kernels *k : isas())
-                paths.push_back({std::string((*t)->path) + "-" + k->isa, {*t, k}});
+                paths.push_back({std::string((*t)->path) + "_" + k->isa, {*t, k}});
     }
     for (auto &p : paths)
         if (p.second.first->peak)
