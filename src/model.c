@@ -141,20 +141,24 @@ void sg_gan_free(sg_gan *g)
     sg_free(g->dlogit), sg_free(g->denom);
 }
 
-/* The weights' rows of m and v from mp, vp (wb's layout: panel q of NR
- * columns holds row o's at q out NR + o NR), where the fused Adam left them
- * newer. One thread, outside the step's hot path. */
+/* The weights' rows of W, m and v from wb, mp, vp (panel q of NR columns
+ * holds row o's at q out NR + o NR), where the fused Adam left them newer:
+ * the row-major copies are made only when something reads them (a
+ * checkpoint, a grid, the unfused path). One thread, outside the step. */
 static void sync_moments(sg_net *net)
 {
     if (!net->moments_stale) return;
     const size_t NR = (size_t)net->k->nr;
     for (int l = 0; l < SG_LAYERS; l++) {
         const size_t in = (size_t)net->dims[l], out = (size_t)net->dims[l + 1];
-        float *m = net->m + net->off_w[l], *v = net->v + net->off_w[l];
+        float *W = net->param + net->off_w[l], *m = net->m + net->off_w[l],
+              *v = net->v + net->off_w[l];
         for (size_t j = 0; j < in; j += NR) {
             const size_t nr = in - j < NR ? in - j : NR;
-            const float *mq = net->mp[l] + j * out, *vq = net->vp[l] + j * out;
+            const float *wq = net->wb[l] + j * out, *mq = net->mp[l] + j * out,
+                        *vq = net->vp[l] + j * out;
             for (size_t o = 0; o < out; o++) {
+                memcpy(W + o * in + j, wq + o * NR, nr * sizeof(float));
                 memcpy(m + o * in + j, mq + o * NR, nr * sizeof(float));
                 memcpy(v + o * in + j, vq + o * NR, nr * sizeof(float));
             }
@@ -276,14 +280,6 @@ static sg_adam_coef adam_coef(const sg_gan_config *c, long t)
  * gradients into grad, or (fused path) Adam on each finished tile. */
 enum { WG_NONE, WG_GRAD, WG_ADAM };
 
-/* A hint to fetch the cache line holding p into the L2, for writing (none
- * where the compiler has no portable way to say it). */
-#if defined(__GNUC__) || defined(__clang__)
-#define sg_prefetch_l2(p) __builtin_prefetch((p), 1, 1)
-#else
-#define sg_prefetch_l2(p) ((void)(p))
-#endif
-
 /* The tile consumer of a layer's fused weight-gradient product. */
 typedef struct adam_tile_ctx {
     const sg_kernels *k;
@@ -297,36 +293,21 @@ typedef struct adam_tile_ctx {
  * c [MR, NR]: in wb's layout the tile's W, m and v are each one contiguous
  * block of mr NR floats, rows NR apart like c's, so Adam is one call of the
  * table's kernel over the block (elementwise: the bits of one pass over the
- * whole tensor; the padding columns, all zero, stay zero). The new W then
- * goes to param's rows (and, once the column panel is done, to wf:
- * adam_panel). */
+ * whole tensor; the padding columns, all zero, stay zero). Once the column
+ * panel is done the new W goes to wf (adam_panel); param's rows are brought
+ * up to date only when read (sync_moments): on the development machine
+ * (AMD EPYC) keeping them current in the step cost ~0.3 ms a step. */
 static void adam_tile(void *p, const float *c, size_t i, size_t j, size_t mr, size_t nr)
 {
     const adam_tile_ctx *a = p;
     const sg_net *net = a->net;
-    const size_t MR = (size_t)a->k->mr, NR = (size_t)a->k->nr, in = (size_t)net->dims[a->l],
+    const size_t NR = (size_t)a->k->nr, in = (size_t)net->dims[a->l],
                  out = (size_t)net->dims[a->l + 1], blk = j * out + i * NR;
-    float *W = net->param + net->off_w[a->l], *wb = net->wb[a->l] + blk;
-    /* The next tile's rows of param (row panel i + MR of this column panel,
-     * else the next column panel's first), fetched into the L2 while the
-     * kernel computes it: 128 bytes a row, rows 1 to 3 KiB apart, are a
-     * pattern the hardware prefetchers miss. On the 2-core development
-     * machine (1 thread, traced) Adam with W, m and v all row-major took
-     * about 0.5 of the products' time with no prefetch, 0.35-0.4 with it
-     * into the L1 (too many lines in flight for its fill buffers), 0.15-0.2
-     * into the L2; hence also m and v in wb's layout, which streams. */
-    const size_t ni = i + MR < out ? i + MR : 0, nj = i + MR < out ? j : j + NR;
-    if (nj < in) {
-        const size_t ne = ni + MR < out ? ni + MR : out, nn = in - nj < NR ? in - nj : NR;
-        for (size_t o = ni; o < ne; o++)
-            for (size_t q = 0; q < nn; q += 16) sg_prefetch_l2(W + o * in + nj + q);
-    }
+    float *wb = net->wb[a->l] + blk;
     a->k->adam(wb, net->mp[a->l] + blk, net->vp[a->l] + blk, c, 0, mr * NR, &a->h);
-    for (size_t r = 0; r < mr; r++) {
-        const size_t at = (i + r) * in + j;
-        memcpy(W + at, wb + r * NR, nr * sizeof(float));
-        if (a->grad) memcpy(a->grad + at, c + r * NR, nr * sizeof(float));
-    }
+    if (a->grad)
+        for (size_t r = 0; r < mr; r++)
+            memcpy(a->grad + (i + r) * in + j, c + r * NR, nr * sizeof(float));
 }
 
 /* Column panel [j, j + nr) of W done (all its tiles, this thread): into wf,
