@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "platform.h"
+
 static int check_failures, check_count;
 
 #define CHECK(cond, ...)                                                        \
@@ -42,6 +44,27 @@ static inline int check_finish(const char *name)
 {
     printf("%s: %d checks, %d failed\n", name, check_count, check_failures);
     return check_failures ? 1 : 0;
+}
+
+/* Removes path and, when it is a folder, all under it (symlinks and FIFOs
+ * themselves, never what they point to), with the platform layer so that it
+ * runs on Windows too; -1 when anything could not be removed. */
+static inline int check_remove_tree(const char *path)
+{
+    sg_file_info st;
+    if (sg_stat(path, 0, &st) != 0) return -1;
+    if (st.kind != SG_KIND_DIR) return sg_remove(path);
+    sg_dir *d = sg_dir_open(path);
+    if (!d) return -1;
+    int rc = 0;
+    const char *name;
+    while ((name = sg_dir_next(d))) {
+        char child[1024]; /* per level: the recursion keeps each parent's */
+        int n = snprintf(child, sizeof child, "%s/%s", path, name);
+        rc |= n < 0 || (size_t)n >= sizeof child ? -1 : check_remove_tree(child);
+    }
+    sg_dir_close(d);
+    return rc | sg_rmdir(path);
 }
 
 #endif

@@ -580,27 +580,6 @@ static void test_known(const char *mnist_dir)
     printf("  ok, mixed pair: %s\n", err);
 }
 
-/* Removes path and, when it is a folder, all under it (symlinks and FIFOs
- * themselves, never what they point to); -1 when anything could not be
- * removed. */
-static int remove_tree(const char *path)
-{
-    sg_file_info st;
-    if (sg_stat(path, 0, &st) != 0) return -1;
-    if (st.kind != SG_KIND_DIR) return sg_remove(path);
-    sg_dir *d = sg_dir_open(path);
-    if (!d) return -1;
-    int rc = 0;
-    const char *name;
-    while ((name = sg_dir_next(d))) {
-        char child[1024];   /* not join's: its buffers would not outlast the recursion */
-        snprintf(child, sizeof child, "%s/%s", path, name);
-        rc |= remove_tree(child);
-    }
-    sg_dir_close(d);
-    return rc | sg_rmdir(path);
-}
-
 int main(void)
 {
 #ifndef _WIN32
@@ -629,6 +608,6 @@ int main(void)
     test_gzip();
     test_names();
     if (!emulated) test_known(env && env[0] ? env : NULL);
-    CHECK(remove_tree(tmp_root) == 0, "cannot remove %s: %s", tmp_root, strerror(errno));
+    CHECK(check_remove_tree(tmp_root) == 0, "cannot remove %s: %s", tmp_root, strerror(errno));
     return check_finish("test_data");
 }

@@ -87,26 +87,6 @@ static unsigned char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-/* Removes path and, when it is a folder, all under it (symlinks themselves,
- * never what they point to); -1 when anything could not be removed. */
-static int remove_tree(const char *path)
-{
-    sg_file_info st;
-    if (sg_stat(path, 0, &st) != 0) return -1;
-    if (st.kind != SG_KIND_DIR) return sg_remove(path);
-    sg_dir *d = sg_dir_open(path);
-    if (!d) return -1;
-    int rc = 0;
-    const char *name;
-    while ((name = sg_dir_next(d))) {
-        char child[1024];
-        path_join(child, sizeof child, path, name);
-        rc |= remove_tree(child);
-    }
-    sg_dir_close(d);
-    return rc | sg_rmdir(path);
-}
-
 /* err must name the file and contain what. */
 static void check_error(int ret, const char *path, const char *what, const char *label)
 {
@@ -921,6 +901,6 @@ int main(int argc, char **argv)
     path_join(path, sizeof path, out_dir, "d.safetensors");
     write_model(path, 0, 64, 256);
 
-    CHECK(remove_tree(tmp_root) == 0, "cannot remove %s: %s", tmp_root, strerror(errno));
+    CHECK(check_remove_tree(tmp_root) == 0, "cannot remove %s: %s", tmp_root, strerror(errno));
     return check_finish("test_io");
 }
