@@ -113,6 +113,56 @@ inline int team_size()
 #endif
 }
 
+// The products one training step makes, for bm_gemm.cc and bm_bf16.cc.
+// Layouts (W stored [out, in], activations [rows, features], as in model.c):
+//   fwd          Y[M,N]  = X[M,K] . W[N,K]^T      (rows, out, in)
+//   bwd_data     dX[M,N] = dY[M,K] . W[K,N]       (rows, in, out)
+//   bwd_weights  dW[M,N] = dY[K,M]^T . X[K,N]     (out, in, rows)
+//   nn           C = A[M,K] . B[K,N]
+enum Layout { FWD, BWD_DATA, BWD_WEIGHTS, NN };
+
+struct Shape {
+    Layout layout;
+    size_t M, N, K;
+};
+
+// G: 64 -> 256 -> 256 -> 784 on 100 rows; D: 784 -> 256 -> 256 -> 1 on 200
+// (the D step) or 100 rows (the G step).
+inline constexpr Shape model_shapes[] = {
+    {FWD, 100, 256, 64},          {FWD, 100, 256, 256},         {FWD, 100, 784, 256},
+    {FWD, 100, 256, 784},         {FWD, 200, 256, 784},         {FWD, 200, 256, 256},
+    {BWD_DATA, 100, 784, 256},    {BWD_DATA, 100, 256, 256},    {BWD_DATA, 100, 256, 784},
+    {BWD_DATA, 200, 256, 256},    {BWD_WEIGHTS, 256, 64, 100},  {BWD_WEIGHTS, 256, 256, 100},
+    {BWD_WEIGHTS, 784, 256, 100}, {BWD_WEIGHTS, 256, 256, 200}, {BWD_WEIGHTS, 256, 784, 200},
+};
+
+// "<layout>_<M>x<N>x<K>", the shape's part of a benchmark name.
+inline std::string shape_name(const Shape &s)
+{
+    static const char *const layouts[] = {"fwd", "bwd_data", "bwd_weights", "nn"};
+    return std::string(layouts[s.layout]) + "_" + std::to_string(s.M) + "x" +
+           std::to_string(s.N) + "x" + std::to_string(s.K);
+}
+
+inline double shape_flops(const Shape &s)
+{
+    return 2.0 * (double)s.M * (double)s.N * (double)s.K;
+}
+
+// The operands as stored: A [M,K] or, for bwd_weights, [K,M]; B [N,K] for
+// fwd (a weight), else [K,N] (both hold M*K and K*N floats either way); A
+// and B are gemm.h's strided views of them.
+struct Operands {
+    Floats a, b, c;
+    sg_view A, B;
+    explicit Operands(const Shape &s) : a(s.M * s.K, -1, 1, 1), b(s.K * s.N, -1, 1, 2), c(s.M * s.N)
+    {
+        A = sg_view{a, s.K, 1}, B = sg_view{b, s.N, 1};
+        if (s.layout == FWD) B = sg_view{b, 1, s.K};
+        if (s.layout == BWD_WEIGHTS) A = sg_view{a, 1, s.M};
+    }
+};
+
 // Runs body(ith) once per benchmark iteration on each of nth threads of ONE
 // parallel region (so the region's fork is not timed per iteration; the full
 // training step, which opens its region per step, does not use this). Thread

@@ -12,8 +12,9 @@
 //       sg_gemm_bf16_packed, B (the weight, for fwd and bwd_data) packed
 //       beforehand, as when Adam keeps bf16 copies of the weights
 //
-// Layouts and shapes as bm_gemm.cc's (whose gemm/<isa>/... rows are the
-// fp32 products to compare with: run both filters in one binary). Raw
+// Layouts and shapes: bench.h's model_shapes (bm_gemm.cc's gemm/<isa>/...
+// rows are the fp32 products to compare with: run both filters in one
+// binary). Raw
 // products, no epilogue. Counters: flops = 2 M N K per iteration;
 // peak_pct against the path's peak row at T threads (ref_<isa> rows: the
 // fp32 table's FMA peak, as bm_gemm's).
@@ -30,43 +31,8 @@ extern "C" {
 
 namespace {
 
-enum Layout { FWD, BWD_DATA, BWD_WEIGHTS };
-const char *const layout_names[] = {"fwd", "bwd_data", "bwd_weights"};
-
-struct Shape {
-    Layout layout;
-    size_t M, N, K;
-};
-
-// G: 64 -> 256 -> 256 -> 784 on 100 rows; D: 784 -> 256 -> 256 -> 1 on 200
-// (the D step) or 100 rows (the G step), as in bm_gemm.cc.
-const Shape shapes[] = {
-    {FWD, 100, 256, 64},          {FWD, 100, 256, 256},         {FWD, 100, 784, 256},
-    {FWD, 100, 256, 784},         {FWD, 200, 256, 784},         {FWD, 200, 256, 256},
-    {BWD_DATA, 100, 784, 256},    {BWD_DATA, 100, 256, 256},    {BWD_DATA, 100, 256, 784},
-    {BWD_DATA, 200, 256, 256},    {BWD_WEIGHTS, 256, 64, 100},  {BWD_WEIGHTS, 256, 256, 100},
-    {BWD_WEIGHTS, 784, 256, 100}, {BWD_WEIGHTS, 256, 256, 200}, {BWD_WEIGHTS, 256, 784, 200},
-};
-
-std::string shape_name(const Shape &s)
-{
-    return std::string(layout_names[s.layout]) + "_" + std::to_string(s.M) + "x" +
-           std::to_string(s.N) + "x" + std::to_string(s.K);
-}
-
-// The stored operands and their views, as bm_gemm.cc's.
-struct Operands {
-    sgb::Floats a, b, c;
-    sg_view A, B;
-    explicit Operands(const Shape &s) : a(s.M * s.K, -1, 1, 1), b(s.K * s.N, -1, 1, 2), c(s.M * s.N)
-    {
-        A = sg_view{a, s.K, 1}, B = sg_view{b, s.N, 1};
-        if (s.layout == FWD) B = sg_view{b, 1, s.K};
-        if (s.layout == BWD_WEIGHTS) A = sg_view{a, 1, s.M};
-    }
-};
-
-double flops(const Shape &s) { return 2.0 * (double)s.M * (double)s.N * (double)s.K; }
+using sgb::Operands;
+using sgb::Shape;
 
 // One call of the path's peak loop on every thread at once; returns the
 // flops performed.
@@ -151,7 +117,7 @@ void bm_bf16(benchmark::State &state, const sg_bf16_kernels *bk, const sg_kernel
             sg_gemm_bf16(&be, s.M, s.N, s.K, o.A, o.B, o.c, s.N, 0, nullptr, ith);
     });
     benchmark::DoNotOptimize(o.c.p[0]);
-    sgb::set_flops(state, flops(s), secs, bk->peak ? bf16_peak(bk, nth) : sgb::peak_flops(fk, nth));
+    sgb::set_flops(state, sgb::shape_flops(s), secs, bk->peak ? bf16_peak(bk, nth) : sgb::peak_flops(fk, nth));
     sg_free(Bp);
     sg_bf16_engine_free(&be);
 }
@@ -178,11 +144,11 @@ void sgb::register_bf16()
                 add("peak/bf16_" + p.first, nth, [=](benchmark::State &st) {
                     bm_peak(st, p.second.first, nth);
                 });
-    for (const Shape &s : shapes)
+    for (const Shape &s : sgb::model_shapes)
         for (auto &p : paths)
             for (int packed = 0; packed < (s.layout == BWD_WEIGHTS ? 1 : 2); packed++)
                 for (int nth : thread_counts())
-                    add("gemm_bf16/" + p.first + "/" + shape_name(s) + (packed ? "/packed" : ""),
+                    add("gemm_bf16/" + p.first + "/" + sgb::shape_name(s) + (packed ? "/packed" : ""),
                         nth, [=](benchmark::State &st) {
                             bm_bf16(st, p.second.first, p.second.second, s, nth, packed != 0);
                         });
