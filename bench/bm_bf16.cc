@@ -112,9 +112,9 @@ void bm_bf16(benchmark::State &state, const sg_bf16_kernels *bk, const sg_kernel
     }
     double secs = sgb::run_team(state, nth, [&](int ith) {
         if (packed)
-            sg_gemm_bf16_packed(&be, s.M, s.N, s.K, o.A, Bp, o.c, s.N, 0, nullptr, ith);
+            sg_gemm_bf16_packed(&be, s.M, s.N, s.K, o.A, Bp, o.c, s.N, 0, nullptr, nullptr, ith);
         else
-            sg_gemm_bf16(&be, s.M, s.N, s.K, o.A, o.B, o.c, s.N, 0, nullptr, ith);
+            sg_gemm_bf16(&be, s.M, s.N, s.K, o.A, o.B, o.c, s.N, 0, nullptr, nullptr, ith);
     });
     benchmark::DoNotOptimize(o.c.p[0]);
     sgb::set_flops(state, sgb::shape_flops(s), secs, bk->peak ? bf16_peak(bk, nth) : sgb::peak_flops(fk, nth));

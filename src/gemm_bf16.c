@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trace.h"
 #include "util.h"
 
 #define SG_BF16_MAX_TILE 4096 /* MR * NR of any path (gemm.c's SG_MAX_TILE) */
@@ -117,8 +118,9 @@ static void tile(const sg_bf16_engine *be, size_t Kp, const void *a, const void 
  * already (Bp). */
 static void run(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, sg_view B,
                 const void *Bp, float *C, size_t ldc, int accumulate, const sg_epi *epi,
-                int ith)
+                const char *name, int ith)
 {
+    if (!name) name = "gemm_bf16";
     sg_engine *e = be->e;
     const int nth = e->nth;
     const size_t MR = (size_t)be->k.mr, NR = (size_t)be->k.nr, elem = (size_t)be->k.elem;
@@ -137,10 +139,12 @@ static void run(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, sg_
     /* 1. All of A, one row panel per unit, split over the threads. */
     size_t u0, u1;
     sg_slice(mpanels, ith, nth, &u0, &u1);
+    SG_TRACE_BEGIN(ta);
     for (size_t q = u0; q < u1; q++) {
         const size_t m = M - q * MR < MR ? M - q * MR : MR;
         be->k.pack_a(be->apack + q * abytes, A.p + q * MR * A.rs, A.rs, A.cs, m, K, be->k.mr, e->k);
     }
+    SG_TRACE_END(ith, SG_PH_PACK_A, name, ta);
     sg_barrier(e);
 
     /* 2. This thread's tiles, t = column panel * mpanels + row panel: whole
@@ -162,13 +166,17 @@ static void run(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, sg_
             if (Bp) {
                 b = (const unsigned char *)Bp + q * bbytes;
             } else {
+                SG_TRACE_BEGIN(tb);
                 be->k.pack_b(be->bpack[ith], B.p + j * B.cs, B.cs, B.rs, nr, K, be->k.nr, e->k);
+                SG_TRACE_END(ith, SG_PH_PACK_B, name, tb);
                 b = be->bpack[ith];
             }
+            SG_TRACE_BEGIN(tk);
             for (; t < te; t++) {
                 const size_t r = t % mpanels, i = r * MR, mr = M - i < MR ? M - i : MR;
                 tile(be, Kp, be->apack + r * abytes, b, C, ldc, i, j, mr, nr, accumulate, epi);
             }
+            SG_TRACE_END(ith, SG_PH_KERNEL, name, tk);
         }
         if (be->k.thread_end) be->k.thread_end();
     }
@@ -176,15 +184,16 @@ static void run(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, sg_
 }
 
 void sg_gemm_bf16(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, sg_view B,
-                  float *C, size_t ldc, int accumulate, const sg_epi *epi, int ith)
+                  float *C, size_t ldc, int accumulate, const sg_epi *epi, const char *name,
+                  int ith)
 {
-    run(be, M, N, K, A, B, NULL, C, ldc, accumulate, epi, ith);
+    run(be, M, N, K, A, B, NULL, C, ldc, accumulate, epi, name, ith);
 }
 
 void sg_gemm_bf16_packed(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A,
                          const void *Bp, float *C, size_t ldc, int accumulate,
-                         const sg_epi *epi, int ith)
+                         const sg_epi *epi, const char *name, int ith)
 {
     const sg_view none = {NULL, 0, 0};
-    run(be, M, N, K, A, none, Bp, C, ldc, accumulate, epi, ith);
+    run(be, M, N, K, A, none, Bp, C, ldc, accumulate, epi, name, ith);
 }

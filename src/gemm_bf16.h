@@ -51,9 +51,11 @@ void sg_bf16_engine_reserve(sg_bf16_engine *be, size_t M, size_t N, size_t K);
 void sg_bf16_engine_free(sg_bf16_engine *be);
 
 /* All e->nth threads call it; it ends with a barrier, so C is complete on
- * return. epi as for sg_gemm (NULL: raw sums). */
+ * return. epi as for sg_gemm (NULL: raw sums). name labels its phases in
+ * the step's trace (trace.h; NULL: "gemm_bf16"). */
 void sg_gemm_bf16(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, sg_view B,
-                  float *C, size_t ldc, int accumulate, const sg_epi *epi, int ith);
+                  float *C, size_t ldc, int accumulate, const sg_epi *epi, const char *name,
+                  int ith);
 
 /* Pre-packed B of K x N: ceil(N / nr) column panels of packed_b_panel_bytes
  * each, panel q holding columns [q nr, q nr + nr). */
@@ -68,6 +70,6 @@ void sg_bf16_pack_b(const sg_bf16_engine *be, void *dst, sg_view B, size_t K, si
 /* sg_gemm_bf16 with B already packed (Bp from sg_bf16_pack_b for this K, N). */
 void sg_gemm_bf16_packed(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A,
                          const void *Bp, float *C, size_t ldc, int accumulate,
-                         const sg_epi *epi, int ith);
+                         const sg_epi *epi, const char *name, int ith);
 
 #endif

@@ -262,9 +262,9 @@ static void job_run(void *ctx, int ith)
     job *j = ctx;
     if (j->Bp)
         sg_gemm_bf16_packed(j->be, j->M, j->N, j->K, j->A, j->Bp, j->C, j->ldc, j->acc, j->epi,
-                            ith);
+                            NULL, ith);
     else
-        sg_gemm_bf16(j->be, j->M, j->N, j->K, j->A, j->B, j->C, j->ldc, j->acc, j->epi, ith);
+        sg_gemm_bf16(j->be, j->M, j->N, j->K, j->A, j->B, j->C, j->ldc, j->acc, j->epi, NULL, ith);
 }
 
 static int amx_gemm_ran, avx512bf16_gemm_ran, bfmmla_gemm_ran;
