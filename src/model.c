@@ -9,7 +9,12 @@
  * tile updates m, v, W and W's packed copies from an L1 tile); the products
  * read the weights pre-packed. With e->fusion 0 each of these runs as the
  * separate passes PyTorch makes, on the row-major weights. Both give the
- * same bits: the same kernels on the same sums in the same order. */
+ * same bits: the same kernels on the same sums in the same order.
+ *
+ * With bf16 products (g->bf) every product runs on the bf16 GEMM layer
+ * (gemm_bf16.h) with the same epilogues, the weights read from their bf16
+ * packed copies; the weight gradients go to grad and Adam is one pass per
+ * net, after which each thread repacks its share of the bf16 weights. */
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 
@@ -90,6 +95,7 @@ static void net_init(sg_net *n, const sg_kernels *k, int d0, int d1, int d2, int
 
 static void net_free(sg_net *n)
 {
+    for (int l = 0; l < SG_LAYERS; l++) sg_free(n->wf16[l]), sg_free(n->wb16[l]);
     sg_free(n->param), sg_free(n->grad), sg_free(n->m), sg_free(n->v);
     for (int l = 0; l < SG_LAYERS - 1; l++) sg_free(n->a[l]);
     sg_free(n->dz[0]), sg_free(n->dz[1]);
@@ -133,9 +139,37 @@ void sg_gan_init(sg_gan *g, const sg_gan_config *c, sg_engine *e, uint64_t seed)
         }
 }
 
+int sg_gan_use_bf16(sg_gan *g, const sg_bf16_kernels *bk)
+{
+    sg_bf16_engine *be = sg_xmalloc(sizeof *be);
+    if (sg_bf16_engine_init(be, g->e, bk) != 0) {
+        free(be);
+        return -1;
+    }
+    const size_t B = (size_t)g->cfg.batch;
+    sg_net *nets[2] = {&g->G, &g->D};
+    for (int n = 0; n < 2; n++)
+        for (int l = 0; l < SG_LAYERS; l++) {
+            sg_net *net = nets[n];
+            size_t in = (size_t)net->dims[l], out = (size_t)net->dims[l + 1];
+            sg_bf16_engine_reserve(be, 2 * B, out, in); /* forward          */
+            sg_bf16_engine_reserve(be, 2 * B, in, out); /* backward-data    */
+            sg_bf16_engine_reserve(be, out, in, 2 * B); /* backward-weights */
+            net->wf16[l] = sg_xalloc(sg_bf16_b_panels(be, out) * sg_bf16_b_panel_bytes(be, in));
+            net->wb16[l] = sg_xalloc(sg_bf16_b_panels(be, in) * sg_bf16_b_panel_bytes(be, out));
+        }
+    /* Adam reads the row-major moments from now on; the bf16 copies are made
+     * before the first step. */
+    sg_net_params_changed(&g->G);
+    sg_net_params_changed(&g->D);
+    g->bf = be;
+    return 0;
+}
+
 void sg_gan_free(sg_gan *g)
 {
     net_free(&g->G), net_free(&g->D);
+    if (g->bf) sg_bf16_engine_free(g->bf), free(g->bf);
     sg_free(g->xd), sg_free(g->dxd), sg_free(g->z1);
     sg_free(g->t_d), sg_free(g->t_g), sg_free(g->logit), sg_free(g->y), sg_free(g->loss);
     sg_free(g->dlogit), sg_free(g->denom);
@@ -194,10 +228,27 @@ static const char *pname(const sg_gan *g, const sg_net *net, int l, int kind)
 }
 
 /* Whether net's products read its packed weights: the fused path, on a net
- * that has them. */
+ * that has them; bf16 products always do. */
 static int use_packed(const sg_gan *g, const sg_net *net)
 {
-    return g->e->fusion && net->wf[0] != NULL;
+    return net->wf[0] != NULL && (g->e->fusion || g->bf);
+}
+
+/* This thread's share of net's bf16 packed weights, from param: each
+ * weight's column panels of wf16 and of wb16 split over the threads. No
+ * barrier: the next product that reads them packs its A first and waits for
+ * every thread before it reads B. */
+static void pack_bf16(sg_gan *g, sg_net *net, int ith)
+{
+    const sg_bf16_engine *be = g->bf;
+    for (int l = 0; l < SG_LAYERS; l++) {
+        size_t in = (size_t)net->dims[l], out = (size_t)net->dims[l + 1], q0, q1;
+        const float *W = net->param + net->off_w[l];
+        sg_slice(sg_bf16_b_panels(be, out), ith, g->e->nth, &q0, &q1);
+        sg_bf16_pack_b(be, net->wf16[l], (sg_view){W, 1, in}, in, out, q0, q1);
+        sg_slice(sg_bf16_b_panels(be, in), ith, g->e->nth, &q0, &q1);
+        sg_bf16_pack_b(be, net->wb16[l], (sg_view){W, in, 1}, out, in, q0, q1);
+    }
 }
 
 /* Rebuilds net's packed weights from param where they are stale (once after
@@ -208,6 +259,13 @@ static void ensure_packed(sg_gan *g, sg_net *net, int ith)
 {
     if (net->packed_ok) return;
     SG_TRACE_BEGIN(t);
+    if (g->bf) {
+        pack_bf16(g, net, ith);
+        SG_TRACE_END(ith, SG_PH_PACK_B, "weights", t);
+        sg_barrier(g->e);
+        if (ith == 0) net->packed_ok = 1;
+        return;
+    }
     const sg_kernels *k = g->e->k;
     const size_t NR = (size_t)k->nr;
     for (int l = 0; l < SG_LAYERS; l++) {
@@ -240,20 +298,21 @@ void sg_net_forward(sg_gan *g, sg_net *net, const float *x, size_t rows, float *
         sg_act act = net->act[l] == SG_ACT_SIGMOID ? SG_ACT_NONE : net->act[l];
         const float *W = net->param + net->off_w[l], *b = net->param + net->off_b[l];
         sg_view A = {in, ldin, 1}, Bt = {W, 1, K}; /* Y = X . W^T */
-        if (e->fusion) {
-            sg_epi epi = {b, act, SG_ACT_NONE, NULL, 0};
-            if (packed)
-                sg_gemm_packed(e, rows, N, K, A, net->wf[l], y, ldy, 0, &epi,
-                               pname(g, net, l, P_FWD), ith);
-            else
-                sg_gemm(e, rows, N, K, A, Bt, y, ldy, 0, &epi, ith);
-        } else {
+        sg_epi epi = {b, act, SG_ACT_NONE, NULL, 0};
+        const sg_epi *ep = e->fusion ? &epi : NULL; /* packed: fused or bf16 */
+        const char *name = pname(g, net, l, P_FWD);
+        if (g->bf && packed)
+            sg_gemm_bf16_packed(g->bf, rows, N, K, A, net->wf16[l], y, ldy, 0, ep, name, ith);
+        else if (packed)
+            sg_gemm_packed(e, rows, N, K, A, net->wf[l], y, ldy, 0, ep, name, ith);
+        else
+            sg_gemm(e, rows, N, K, A, Bt, y, ldy, 0, ep, ith);
+        if (!ep) {
             size_t i0, i1;
-            sg_gemm(e, rows, N, K, A, Bt, y, ldy, 0, NULL, ith);
             sg_slice(rows, ith, e->nth, &i0, &i1);
             SG_TRACE_BEGIN(t);
             e->k->bias_act_fwd(y, ldy, b, i0, i1, N, act);
-            SG_TRACE_END(ith, SG_PH_EPILOGUE, pname(g, net, l, P_FWD), t);
+            SG_TRACE_END(ith, SG_PH_EPILOGUE, name, t);
             sg_barrier(e);
         }
         in = y;
@@ -352,21 +411,23 @@ static void net_backward(sg_gan *g, sg_net *net, const float *x, size_t row0, si
             sg_act da = l ? net->act[l - 1] : dact;
             const float *y = l ? ain : dact_y;
             sg_view A = {dz, out, 1}, B = {net->param + net->off_w[l], in, 1};
-            if (da == SG_ACT_NONE || e->fusion) {
-                sg_epi epi = {NULL, SG_ACT_NONE, da, y, in};
-                const sg_epi *ep = da == SG_ACT_NONE ? NULL : &epi;
-                if (packed)
-                    sg_gemm_packed(e, rows, in, out, A, net->wb[l], next, in, 0, ep,
-                                   pname(g, net, l, P_BWD_DATA), ith);
-                else
-                    sg_gemm(e, rows, in, out, A, B, next, in, 0, ep, ith);
-            } else {
+            sg_epi epi = {NULL, SG_ACT_NONE, da, y, in};
+            const int pass = da != SG_ACT_NONE && !e->fusion; /* act' as its own pass */
+            const sg_epi *ep = da == SG_ACT_NONE || pass ? NULL : &epi;
+            const char *name = pname(g, net, l, P_BWD_DATA);
+            if (g->bf && packed)
+                sg_gemm_bf16_packed(g->bf, rows, in, out, A, net->wb16[l], next, in, 0, ep, name,
+                                    ith);
+            else if (packed)
+                sg_gemm_packed(e, rows, in, out, A, net->wb[l], next, in, 0, ep, name, ith);
+            else
+                sg_gemm(e, rows, in, out, A, B, next, in, 0, ep, ith);
+            if (pass) {
                 size_t i0, i1;
-                sg_gemm(e, rows, in, out, A, B, next, in, 0, NULL, ith);
                 sg_slice(rows, ith, e->nth, &i0, &i1);
                 SG_TRACE_BEGIN(t);
                 k->act_bwd(next, in, next, in, y, in, i0, i1, in, da);
-                SG_TRACE_END(ith, SG_PH_EPILOGUE, pname(g, net, l, P_BWD_DATA), t);
+                SG_TRACE_END(ith, SG_PH_EPILOGUE, name, t);
                 sg_barrier(e);
             }
         }
@@ -388,6 +449,9 @@ static void net_backward(sg_gan *g, sg_net *net, const float *x, size_t row0, si
                 actx.l = l;
                 actx.grad = g->keep_grads ? net->grad + net->off_w[l] : NULL;
                 sg_gemm_panels(e, out, in, rows, A, B, adam_tile, adam_panel, &actx, name, ith);
+            } else if (g->bf) {
+                sg_gemm_bf16(g->bf, out, in, rows, A, B, net->grad + net->off_w[l], in, 0, NULL,
+                             name, ith);
             } else {
                 sg_gemm(e, out, in, rows, A, B, net->grad + net->off_w[l], in, 0, NULL, ith);
             }
@@ -432,10 +496,17 @@ void sg_net_adam(sg_gan *g, sg_net *net, int ith)
         g->e->k->adam(net->param, net->m, net->v, net->grad, i0, i1, &h);
     else
         adam_unfused(net->param, net->m, net->v, net->grad, g->denom, i0, i1, &h);
-    SG_TRACE_END(ith, SG_PH_ADAM, net == &g->G ? "G.adam" : net == &g->D ? "D.adam" : "adam", tr);
-    if (ith == 0) net->packed_ok = 0; /* read after the barrier */
+    const char *name = net == &g->G ? "G.adam" : net == &g->D ? "D.adam" : "adam";
+    SG_TRACE_END(ith, SG_PH_ADAM, name, tr);
+    const int bf16 = g->bf && net->wf16[0];
+    if (ith == 0 && !bf16) net->packed_ok = 0; /* read after the barrier */
     sg_barrier(g->e);
     if (ith == 0) net->step = t;
+    if (bf16) {
+        SG_TRACE_BEGIN(tp);
+        pack_bf16(g, net, ith);
+        SG_TRACE_END(ith, SG_PH_PACK_B, name, tp);
+    }
 }
 
 /* Sigmoid + BCE on n logits by one thread (n is 2B at most): outputs, losses
@@ -465,7 +536,9 @@ void sg_gan_step(sg_gan *g, int ith)
 {
     const size_t B = (size_t)g->cfg.batch, img = (size_t)g->cfg.image;
     sg_engine *e = g->e;
-    const int fused = e->fusion;
+    /* Adam inside the weight gradients' products (fp32 fused), or a pass
+     * after them over grad (unfused; bf16, which then repacks). */
+    const int adam_in_wgrad = e->fusion && !g->bf;
 
     /* G on [z1; z2]: G(z1) to xd's rows [B, 2B), G(z2) to the last B. */
     sg_net_forward(g, &g->G, g->z1, 2 * B, g->xd + B * img, img, ith);
@@ -481,9 +554,9 @@ void sg_gan_step(sg_gan *g, int ith)
         SG_TRACE_END(ith, SG_PH_LOSS, "D.loss", t);
     }
     sg_barrier(e);
-    net_backward(g, &g->D, g->xd, 0, 2 * B, g->dlogit, fused ? WG_ADAM : WG_GRAD, NULL,
+    net_backward(g, &g->D, g->xd, 0, 2 * B, g->dlogit, adam_in_wgrad ? WG_ADAM : WG_GRAD, NULL,
                  SG_ACT_NONE, NULL, ith);
-    if (!fused) sg_net_adam(g, &g->D, ith);
+    if (!adam_in_wgrad) sg_net_adam(g, &g->D, ith);
 
     /* G step: G(z2) through the updated D, BCE against 1; D's input gradient
      * times tanh' is G's last dz; G's backward on the z2 half. */
@@ -496,9 +569,9 @@ void sg_gan_step(sg_gan *g, int ith)
     }
     sg_barrier(e);
     net_backward(g, &g->D, g->fake, 0, B, g->dlogit, WG_NONE, g->dxd, SG_ACT_TANH, g->fake, ith);
-    net_backward(g, &g->G, g->z2, B, B, g->dxd, fused ? WG_ADAM : WG_GRAD, NULL, SG_ACT_NONE,
-                 NULL, ith);
-    if (!fused) sg_net_adam(g, &g->G, ith);
+    net_backward(g, &g->G, g->z2, B, B, g->dxd, adam_in_wgrad ? WG_ADAM : WG_GRAD, NULL,
+                 SG_ACT_NONE, NULL, ith);
+    if (!adam_in_wgrad) sg_net_adam(g, &g->G, ith);
 }
 
 float *sg_net_tensor(sg_net *net, float *buf, const char *name, int *ndim, int64_t shape[2])
@@ -550,7 +623,8 @@ void sg_gan_run_step(sg_gan *g, sg_fill_fn fill, void *ctx)
     if (!g->e->fusion) sg_gan_sync(g);
     /* Stale packed weights (after init or a load) are rebuilt in a region
      * of their own, so that no step packs a weight. */
-    if (g->e->fusion && (!g->G.packed_ok || !g->D.packed_ok)) sg_parallel(g->e, pack_thread, g);
+    if ((g->e->fusion || g->bf) && (!g->G.packed_ok || !g->D.packed_ok))
+        sg_parallel(g->e, pack_thread, g);
     sg_trace_step_begin();
     sg_parallel(g->e, step_thread, &c);
     sg_trace_step_end();

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "gemm.h"
+#include "gemm_bf16.h"
 
 #define SG_LAYERS 3
 
@@ -53,6 +54,11 @@ typedef struct sg_net {
      * (sg_net_tensor and the unfused Adam bring them up to date). */
     float *wf[SG_LAYERS], *wb[SG_LAYERS], *mp[SG_LAYERS], *vp[SG_LAYERS];
     const sg_kernels *k; /* the table whose NR they are laid out for */
+    /* With bf16 products (sg_gan_use_bf16): each weight rounded to bf16 in
+     * the bf16 path's packed layouts, B of the forward (wf16) and of the
+     * backward-data product (wb16), rewritten after every Adam update; the
+     * fp32 packed copies above are then unused. */
+    void *wf16[SG_LAYERS], *wb16[SG_LAYERS];
     int packed_ok, moments_stale;
     size_t rows;               /* batch rows the activation buffers hold    */
     float *a[SG_LAYERS];       /* [rows, dims[l + 1]] layer outputs         */
@@ -71,6 +77,7 @@ void sg_gan_config_default(sg_gan_config *c);
 typedef struct sg_gan {
     sg_gan_config cfg;
     sg_engine *e;
+    sg_bf16_engine *bf; /* bf16 products (sg_gan_use_bf16), or NULL: fp32 */
     sg_net G, D;
     float *xd;      /* [3B, image] real rows, G(z1), G(z2): D's input in the D step
                      * is the first 2B rows, in the G step the last B (fake) */
@@ -91,6 +98,17 @@ typedef struct sg_gan {
  * U(-1/sqrt(in), 1/sqrt(in)), from the seed. */
 void sg_gan_init(sg_gan *g, const sg_gan_config *c, sg_engine *e, uint64_t seed);
 void sg_gan_free(sg_gan *g);
+
+/* Precision bf16 (`--precision bf16`), as torch.autocast("cpu", bfloat16)
+ * does the products: every GEMM of the step on bf16 path bk (sg_bf16_select)
+ * with both operands rounded to bf16 (round to nearest even), products
+ * exact and accumulated in fp32; outputs, activations, gradients, loss, Adam
+ * and the master weights stay fp32 (param, m, v row-major: the state and the
+ * checkpoints are those of an fp32 run). Adam runs as one pass over each net
+ * (the weight gradients go to grad) and then writes each weight's bf16
+ * packed copies. Call once, after sg_gan_init and outside parallel regions;
+ * -1 with error when the path cannot be used. */
+int sg_gan_use_bf16(sg_gan *g, const sg_bf16_kernels *bk);
 
 /* Called by every thread of a parallel region of e->nth threads, after the
  * real batch is in xd[0, B) and z1, z2 are filled. Ends with a barrier. */
