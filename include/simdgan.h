@@ -69,6 +69,8 @@ typedef struct simdgan_config {
     const char *out;       /* output folder; "." by default                      */
     int log_every;         /* steps between log lines (200); 0: none             */
     const char *isa;       /* NULL: the best kernel table for this CPU           */
+    const char *precision; /* "fp32" (default, NULL too) or "bf16": the products'
+                              operands rounded to bf16, fp32 master weights      */
     long checkpoint_every; /* -1: each epoch's end (default); 0: off; N: steps   */
     int resume;            /* continue from out/checkpoint.safetensors           */
     long max_steps;        /* stop cleanly after this many steps in all; 0: none */
@@ -96,6 +98,7 @@ enum {
     SIMDGAN_SET_SEED = 1u << 5,
     SIMDGAN_SET_DATASET = 1u << 6,
     SIMDGAN_SET_ISA = 1u << 7,
+    SIMDGAN_SET_PRECISION = 1u << 8,
 };
 
 /* One log line's figures (the tutorial's line, and ms/step). */

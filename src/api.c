@@ -44,6 +44,7 @@ void simdgan_config_init(simdgan_config *c)
     c->checkpoint_every = o.checkpoint_every;
     c->eval_n = o.eval_n;
     c->bind = "auto";
+    c->precision = "fp32";
 }
 
 /* The trainer's options from a config. A field in fields_set or different
@@ -72,6 +73,11 @@ static int to_opts(const simdgan_config *c, sg_train_opts *o)
 #undef FIELD
     if (c->dataset && strcmp(c->dataset, "mnist") != 0) o->given |= SIMDGAN_SET_DATASET;
     if (c->isa) o->given |= SIMDGAN_SET_ISA;
+    const char *prec = c->precision ? c->precision : "fp32";
+    if (strcmp(prec, "fp32") && strcmp(prec, "bf16"))
+        return sg_error("precision %s: expected fp32 or bf16", prec);
+    o->bf16 = strcmp(prec, "bf16") == 0;
+    if (o->bf16) o->given |= SIMDGAN_SET_PRECISION;
     /* The command's ranges (simdgan train --help). */
 #define RANGE(f, lo, hi)                                                                     \
     if (!(c->f >= (lo) && c->f <= (hi)))                                                     \

@@ -80,6 +80,10 @@ static const char usage_train[] =
     "  --out DIR           output folder (.)\n"
     "  --log-every N       steps between log lines, 0 for none (200)\n"
     "  --isa NAME          ref, avx2, avx512 or neon (default: best for this CPU)\n"
+    "  --precision P       fp32 (the default) or bf16: every product's operands\n"
+    "                      rounded to bf16 (AMX, AVX512_BF16, Arm BF16, else fp32\n"
+    "                      FMAs; $SIMDGAN_BF16 picks one), fp32 accumulation, fp32\n"
+    "                      master weights, Adam and checkpoints\n"
     "  --checkpoint-every N  write the training state OUT/checkpoint.safetensors\n"
     "                      every N steps (default: at the end of every epoch; 0: off)\n"
     "  --resume            continue the run whose state is in --out; flags not given\n"
@@ -162,11 +166,12 @@ static int cmd_train(int argc, char **argv)
                                             "--hidden", "--seed", "--threads", "--data",
                                             "--out", "--log-every", "--dataset", "--isa",
                                             "--checkpoint-every", "--max-steps", "--eval-every",
-                                            "--eval-n", "--bind", "--trace", "--trace-steps"};
+                                            "--eval-n", "--bind", "--trace", "--trace-steps",
+                                            "--precision"};
         static const unsigned given[] = {
             SIMDGAN_SET_EPOCHS, SIMDGAN_SET_BATCH_SIZE, SIMDGAN_SET_LR, SIMDGAN_SET_LATENT,
             SIMDGAN_SET_HIDDEN, SIMDGAN_SET_SEED, 0, 0, 0, 0, SIMDGAN_SET_DATASET, SIMDGAN_SET_ISA,
-            0, 0, 0, 0, 0, 0, 0};
+            0, 0, 0, 0, 0, 0, 0, SIMDGAN_SET_PRECISION};
         int found = 0;
         for (size_t k = 0; k < sizeof known / sizeof *known; k++)
             if (!strcmp(flag, known[k])) found = 1, c.fields_set |= given[k];
@@ -221,6 +226,10 @@ static int cmd_train(int argc, char **argv)
             c.out = val;
         } else if (!strcmp(flag, "--isa")) {
             c.isa = val;
+        } else if (!strcmp(flag, "--precision")) {
+            if (strcmp(val, "fp32") && strcmp(val, "bf16"))
+                return bad("%s %s: expected fp32 or bf16", flag, val);
+            c.precision = val;
         } else if (!strcmp(flag, "--checkpoint-every")) {
             if (parse_int(flag, val, 0, LONG_MAX, &v)) return 2;
             c.checkpoint_every = v;
@@ -288,7 +297,8 @@ static int cmd_info(int argc, char **argv)
 {
     if (argc > 0 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) {
         puts("usage: simdgan info\n\nPrints the CPU, the ISA chosen and why, the kernel tables built in,\n"
-             "cores and caches (hwloc), the cache blocking and the default threads.");
+             "the bf16 path of --precision bf16 and why, cores and caches (hwloc), the\n"
+             "cache blocking and the default threads.");
         return 0;
     }
     if (argc > 0) return bad("info: unexpected argument '%s'%s", argv[0], "");
@@ -308,6 +318,17 @@ static int cmd_info(int argc, char **argv)
     for (const sg_kernels *const *t = sg_kernels_built(); *t; t++)
         printf(" %s%s", (*t)->isa, sg_kernels_runnable(*t, &ci) ? "" : " (not runnable here)");
     printf("\nmicro-kernel: %s (MR %d, NR %d)\n", k->ukr_name, k->mr, k->nr);
+    char bwhy[256], feat[256];
+    const sg_bf16_kernels *bk = sg_bf16_select(NULL, bwhy, sizeof bwhy);
+    sg_cpu_bf16_features(&ci, feat, sizeof feat);
+    if (bk)
+        printf("bf16 (--precision bf16): %s, %s (%s)\n", bk->path, bk->ukr_name, bwhy);
+    else
+        printf("bf16 (--precision bf16): none: %s\n", sg_last_error());
+    printf("bf16 paths built in:");
+    for (const sg_bf16_kernels *const *t = sg_bf16_built(); *t; t++)
+        printf(" %s%s", (*t)->path, sg_bf16_runnable(*t, &ci) ? "" : " (not runnable here)");
+    printf("\nbf16 features: %s\n", feat);
     sg_blocking b;
     if (sg_blocking_init(&b, k, hw) != 0) {
         fprintf(stderr, "simdgan: %s\n", sg_last_error());

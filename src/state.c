@@ -132,7 +132,8 @@ int sg_state_write(const char *path, const sg_gan *g, const sg_state *s)
         "format", STATE_FORMAT, "format_version", STATE_FORMAT_VERSION,
         "version", SIMDGAN_VERSION, "latent", v[0], "hidden", v[1], "image", v[2],
         "batch", v[3], "lr", v[4], "seed", v[5], "dataset", s->dataset, "data_crc32", v[6],
-        "data_images", v[7], "isa", s->isa, "threads", v[8], "epochs", v[9], "epoch", v[10],
+        "data_images", v[7], "isa", s->isa, "precision", s->precision, "bf16_path", s->bf16_path,
+        "threads", v[8], "epochs", v[9], "epoch", v[10],
         "step", v[11], "steps_per_epoch", v[12], "adam_step_G", v[13], "adam_step_D", v[14],
         "pair_step", v[15], "tensor_crc32", v[16],
         "rng", "philox4x32-10 keyed by seed: init stream 1+layer, shuffle of epoch e stream 16 "
@@ -241,6 +242,22 @@ int sg_state_read(const char *path, sg_state *s, sg_st_file **file)
     s->seed = (uint64_t)sd;
     s->data_n = data_n, s->threads = (int)threads, s->epochs = (int)epochs;
     s->steps_per_epoch = spe;
+    /* States written before --precision existed are fp32 runs. */
+    const char *prec = sg_st_meta(f, "precision");
+    if (prec && strcmp(prec, "fp32") && strcmp(prec, "bf16")) {
+        sg_error("%s: damaged training state: precision '%.40s'; expected fp32 or bf16", path,
+                 prec);
+        goto bad;
+    }
+    snprintf(s->precision, sizeof s->precision, "%s", prec ? prec : "fp32");
+    const char *bpath = sg_st_meta(f, "bf16_path");
+    if (!strcmp(s->precision, "bf16") ? !bpath || strlen(bpath) >= sizeof s->bf16_path
+                                      : bpath && strcmp(bpath, "none")) {
+        sg_error("%s: damaged training state: bf16_path '%.40s' with precision %s", path,
+                 bpath ? bpath : "(missing)", s->precision);
+        goto bad;
+    }
+    snprintf(s->bf16_path, sizeof s->bf16_path, "%s", bpath ? bpath : "none");
 
     /* The CRC over the tensors in file order, by name (so before shapes are
      * checked: a missing tensor is damage too). */

@@ -31,6 +31,8 @@ typedef struct sg_state {
     uint32_t data_crc;   /* CRC-32 of the training images and labels          */
     long data_n;         /* training images                                   */
     char isa[16];        /* kernel table the state was computed with          */
+    char precision[8];   /* "fp32" or "bf16" (the products'; states are fp32) */
+    char bf16_path[16];  /* bf16: its path ("amx", "avx512bf16", ...); fp32: "none" */
     int threads;         /* informational: results do not depend on it        */
     int epochs;          /* the run's target                                  */
     long epoch, step;    /* position of the next step: epoch, step within it  */

@@ -415,12 +415,14 @@ static int merge_state(sg_train_opts *o, const sg_state *s, const char *path)
     SAME(SIMDGAN_SET_SEED, "--seed", "%" PRIu64, o->seed, s->seed);
     SAME(SIMDGAN_SET_DATASET, "--dataset", "%s", o->dataset, s->dataset);
     SAME(SIMDGAN_SET_ISA, "--isa", "%s", o->isa ? o->isa : "", s->isa);
+    SAME(SIMDGAN_SET_PRECISION, "--precision", "%s", o->bf16 ? "bf16" : "fp32", s->precision);
 #undef SAME
     o->cfg.latent = s->cfg.latent, o->cfg.hidden = s->cfg.hidden, o->cfg.batch = s->cfg.batch;
     o->cfg.lr = s->cfg.lr;
     o->seed = s->seed;
     o->dataset = s->dataset;
     o->isa = s->isa;
+    o->bf16 = strcmp(s->precision, "bf16") == 0;
     long at = s->epoch * s->steps_per_epoch + s->step;
     if (!(o->given & SIMDGAN_SET_EPOCHS))
         o->epochs = s->epochs;
@@ -438,6 +440,8 @@ struct sg_trainer {
     int resumed, adapt, step_nth, stdout_ok, have_engine, have_gan;
     const sg_kernels *k;
     char why[256];
+    const char *bf16_path; /* precision bf16: its path ("amx", ...); NULL: fp32 */
+    char bf16_why[256];
     const char *nwhy;
     sg_dataset ds;
     sg_engine e;
@@ -557,6 +561,20 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
     t->have_engine = 1;
     sg_gan_init(&t->g, c, &t->e, o->seed);
     t->have_gan = 1;
+    if (o->bf16) {
+        /* A resumed run keeps its path: each sums in its own order. */
+        const sg_bf16_kernels *bk = sg_bf16_select(t->resumed ? st->bf16_path : NULL,
+                                                   t->bf16_why, sizeof t->bf16_why);
+        if (!bk || sg_gan_use_bf16(&t->g, bk) != 0) {
+            if (t->resumed)
+                sg_error("the training state (%s) was computed on the %s bf16 path: %s",
+                         t->state_path, st->bf16_path, sg_last_error());
+            else
+                sg_error("--precision bf16: %s", sg_last_error());
+            goto fail;
+        }
+        t->bf16_path = bk->path;
+    }
     if (o->eval_every && !(t->ev = sg_eval_open_with(NULL, o->dataset, t->dir, &t->e))) {
         sg_error("--eval-every: %s", sg_last_error());
         goto fail;
@@ -585,6 +603,8 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
     cur->data_crc = ds->crc;
     cur->data_n = (long)ds->n;
     snprintf(cur->isa, sizeof cur->isa, "%s", k->isa);
+    snprintf(cur->precision, sizeof cur->precision, "%s", o->bf16 ? "bf16" : "fp32");
+    snprintf(cur->bf16_path, sizeof cur->bf16_path, "%s", o->bf16 ? t->bf16_path : "none");
     cur->threads = t->e.max_nth;
     cur->epochs = o->epochs;
     cur->steps_per_epoch = (long)steps;
@@ -619,6 +639,9 @@ int sg_trainer_open(const sg_train_opts *opts, sg_trainer **out)
             o->dataset, ds->n, t->dir, t->why, t->e.max_nth,
             t->adapt ? "physical cores; fewer while that is faster" : t->nwhy,
             t->e.fusion ? "fused" : "unfused");
+    if (!o->quiet && t->bf16_path)
+        fprintf(stderr, "simdgan: precision bf16: products on the %s path (%s), fp32 master "
+                        "weights\n", t->bf16_path, t->bf16_why);
     *out = t;
     return SG_EXIT_OK;
 fail:

@@ -17,6 +17,7 @@ typedef struct sg_train_opts {
     const char *out;     /* folder for samples/ and the checkpoints      */
     int log_every;       /* steps between log lines; 0: none             */
     const char *isa;     /* NULL: $SIMDGAN_ISA or the best for this CPU  */
+    int bf16;            /* precision bf16 (sg_gan_use_bf16); 0: fp32    */
     int resume;          /* continue from OUT/checkpoint.safetensors     */
     long checkpoint_every; /* steps between states; -1: each epoch's end; 0: off */
     long max_steps;      /* stop cleanly after this many steps in all; 0: no limit */

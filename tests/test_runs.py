@@ -25,7 +25,10 @@ so the whole file takes seconds. What it checks:
 - stdout closed (| head -1): the run completes;
 - a full disk (a 3 MiB tmpfs, where mount works): refused up front when the
   state cannot fit, and ENOSPC in mid-run is one line, exit 2, with the
-  previous state intact.
+  previous state intact;
+- --precision bf16: bit-identical at 1 and 2 threads and across a stop and
+  --resume (which keeps the state's precision and bf16 path, and refuses
+  --precision fp32), different from fp32, recorded in the state.
 """
 import os
 import random
@@ -50,7 +53,7 @@ rng = random.Random(int(os.environ.get("SIMDGAN_TEST_SEED", "0")) or None)
 
 def env():
     e = dict(os.environ)
-    for k in ("SIMDGAN_DATA", "SIMDGAN_ISA", "SIMDGAN_FUSION"):
+    for k in ("SIMDGAN_DATA", "SIMDGAN_ISA", "SIMDGAN_FUSION", "SIMDGAN_BF16"):
         e.pop(k, None)
     return e
 
@@ -371,8 +374,50 @@ def main():
     else:
         print("full disk: tmpfs cannot be mounted here (not root?); those checks not run")
 
+    bf16_runs(tmp, data, base)
     subprocess.run(["rm", "-rf", tmp])
     return finish("test_runs")
+
+
+def bf16_runs(tmp, data, base):
+    """--precision bf16: the bits do not depend on the thread count or on a
+    stop; the state says bf16 and its path, and --resume keeps both."""
+    one = [a if a != "2" else "1" for a in base]  # --threads 1
+    bf = ["--epochs", "2", "--precision", "bf16"]
+    ref = os.path.join(tmp, "bf16")
+    rc, _, se = run(one + bf + ["--out", ref])
+    check(rc == 0 and "precision bf16: products on the" in se, f"bf16 run: {rc} {se!r}")
+    want = files(ref)
+    meta = read_safetensors(os.path.join(ref, "checkpoint.safetensors"))[1]
+    check(meta.get("precision") == "bf16" and meta.get("bf16_path") not in (None, "none"),
+          f"bf16 state metadata: {meta.get('precision')!r} {meta.get('bf16_path')!r}")
+    fp32 = os.path.join(tmp, "bf16-fp32")
+    rc, _, se = run(one + ["--epochs", "2", "--out", fp32])
+    check(rc == 0, f"fp32 run beside bf16: {se}")
+    a = arrays(*read_safetensors(os.path.join(ref, "G.safetensors"))[::2])
+    b = arrays(*read_safetensors(os.path.join(fp32, "G.safetensors"))[::2])
+    check(any((a[k] != b[k]).any() for k in a), "--precision bf16 trained the fp32 bits")
+    check(read_safetensors(os.path.join(fp32, "checkpoint.safetensors"))[1].get("precision") ==
+          "fp32", "fp32 state metadata lacks precision fp32")
+    # Two threads, stopped at step 50 and resumed without --precision: the
+    # state's precision and path go on, to the one-thread run's bits.
+    out = os.path.join(tmp, "bf16-resumed")
+    rc, _, se = run(base + bf + ["--out", out, "--max-steps", "50"])
+    check(rc == 0, f"bf16 --max-steps: {se}")
+    rc, _, se = run(base[:-4] + ["--out", out, "--resume", "--precision", "fp32"])
+    one_line_error("--precision differs", rc, _, se, 2, ["--precision fp32", "bf16"])
+    rc, _, se = run(base + ["--out", out, "--resume"])
+    check(rc == 0, f"bf16 resume: {se}")
+    got = files(out)
+    # The state's metadata says how many threads wrote it; its tensors must agree.
+    st = [arrays(*read_safetensors(os.path.join(d, "checkpoint.safetensors"))[::2])
+          for d in (out, ref)]
+    check(all((st[0][k] == st[1][k]).all() for k in st[1]), "bf16: the states' tensors differ")
+    got.pop("checkpoint.safetensors"), want.pop("checkpoint.safetensors")
+    diff = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+    check(not diff, f"bf16: 2 threads with a stop differ from 1 thread without in {diff}")
+    rc, so, se = run(one + ["--epochs", "1", "--precision", "fp16", "--out", out + "-x"])
+    one_line_error("--precision fp16", rc, so, se, 2, ["--precision fp16", "fp32 or bf16"])
 
 
 if __name__ == "__main__":

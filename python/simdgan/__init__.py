@@ -116,7 +116,7 @@ class Trainer(_Handle):
 
     Keyword arguments are simdgan train's flags with underscores (epochs,
     batch_size, lr, latent, hidden, seed, threads, data, dataset, out,
-    log_every, isa, checkpoint_every, resume, max_steps, eval_every, eval_n,
+    log_every, isa, precision, checkpoint_every, resume, max_steps, eval_every, eval_n,
     fixed_z, bind, quiet, handle_signals); defaults() lists their defaults.
     The flags given count as given for resume=True: they must agree with the
     state. Opening loads the data, checks and locks `out`, and builds G and D

@@ -20,7 +20,8 @@ OK, BAD_INPUT, DIVERGED, STOPPED, TERMINATED = 0, 2, 3, 130, 143
 
 # SIMDGAN_SET_*: fields the caller gave, which must agree with a state on resume.
 SET_BITS = {"epochs": 1 << 0, "batch_size": 1 << 1, "lr": 1 << 2, "latent": 1 << 3,
-            "hidden": 1 << 4, "seed": 1 << 5, "dataset": 1 << 6, "isa": 1 << 7}
+            "hidden": 1 << 4, "seed": 1 << 5, "dataset": 1 << 6, "isa": 1 << 7,
+            "precision": 1 << 8}
 
 
 class Config(ctypes.Structure):
@@ -39,6 +40,7 @@ class Config(ctypes.Structure):
         ("out", ctypes.c_char_p),
         ("log_every", ctypes.c_int),
         ("isa", ctypes.c_char_p),
+        ("precision", ctypes.c_char_p),
         ("checkpoint_every", ctypes.c_long),
         ("resume", ctypes.c_int),
         ("max_steps", ctypes.c_long),

@@ -85,7 +85,7 @@ def test_defaults_read_back_through_the_struct():
     d = simdgan.defaults()
     assert d == {"epochs": 200, "batch_size": 100, "lr": 0.0002, "latent": 64, "hidden": 256,
                  "seed": 0, "threads": 0, "data": None, "dataset": "mnist", "out": ".",
-                 "log_every": 200, "isa": None, "checkpoint_every": -1, "resume": 0,
+                 "log_every": 200, "isa": None, "precision": "fp32", "checkpoint_every": -1, "resume": 0,
                  "max_steps": 0, "eval_every": 0, "eval_n": 10000, "fixed_z": 0, "bind": "auto",
                  "quiet": 0, "handle_signals": 0}
 
