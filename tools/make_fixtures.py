@@ -33,13 +33,30 @@ D.h1_real.s1, D.logit_real.s1, ...), D.grad.<k> (D step), G.grad.<k> (G
 step), D.step1.<k>, G.step1.<k>, D.adam_m.<k>, D.adam_v.<k>, G.adam_m.<k>,
 G.adam_v.<k>; if steps > 1: D.final.<k>, G.final.<k>.
 
+Precision (spec "precision", metadata "precision"; absent: fp32). The same
+iteration, from the same seed (so the same init, images and z as step_h32),
+with bf16 products in one of two ways:
+  bf16      simdgan's `--precision bf16`, emulated: every Linear's forward is
+            r(x) r(W)^T + b, its backward-data r(dy) r(W), its weight
+            gradient r(dy)^T r(x), r rounding fp32 to bf16 (nearest even) and
+            back; the products of bf16 values are exact in fp32 and summed in
+            fp32 by the same GEMMs as fp32's. The bias gradient is the column
+            sum of the fp32 dy; activations, BCE, Adam, master weights fp32.
+  autocast  torch.autocast("cpu", dtype=torch.bfloat16) around each forward
+            and its loss, backward outside (as the autocast docs ask):
+            besides rounding the operands and the bias, each Linear returns
+            bf16 (one rounding of the fp32 sum plus bias), the activations
+            run in bf16, and the backward's products return bf16.
+Stored tensors are F32 (bf16 values widened exactly).
+
 Usage:
-  tools/make_fixtures.py --out tests/fixtures        # writes the three fixtures
+  tools/make_fixtures.py --out tests/fixtures        # writes the five fixtures
   tools/make_fixtures.py --verify tests/fixtures/step_h32.safetensors
 
 --verify re-reads a fixture with a separate reader and reruns every stored step
-from the stored init/x/z in PyTorch, and requires bitwise-equal results (on the
-machine and BLAS that wrote it; elsewhere GEMM rounding may differ).
+from the stored init/x/z in PyTorch, in the precision its metadata names, and
+requires bitwise-equal results (on the machine and BLAS that wrote it;
+elsewhere GEMM rounding may differ).
 
 Needs Debian's python3-torch (1.13); run with /usr/bin/python3.
 """
@@ -51,14 +68,20 @@ import os
 # thread (sums inside GEMMs and reductions then do not depend on the core
 # count), OpenBLAS's generic SSE3 "Prescott" kernels (what its DYNAMIC_ARCH
 # picked on the machine that wrote the committed files; otherwise it picks by
-# CPU model), and ATen's AVX2 elementwise kernels. Must be set before torch
-# loads; all are recorded in the metadata.
+# CPU model), and ATen's AVX2 elementwise kernels. Autocast's bf16 products run
+# in oneDNN, which picks its kernels by ISA: capped at AVX512_CORE_BF16 (its
+# brgemm on vdpbf16ps, what wrote the committed autocast fixture), so that an
+# AMX machine does not sum in another order; a CPU without AVX512_BF16 gets
+# other kernels and possibly other bits. Must be set before torch loads; all
+# are recorded in the metadata.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_CORETYPE", "Prescott")
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
 
 import argparse
+import contextlib
 import ctypes
 import ctypes.util
 import gzip
@@ -86,7 +109,23 @@ FIXTURES = [
     dict(name="step_edge", latent=10, hidden=20, batch=7, steps=2, seed=2),
     dict(name="step_sat", latent=64, hidden=32, batch=100, steps=1, seed=3,
          sat_bias=30.0, sat_wscale=5000.0),
+    dict(name="step_bf16_h32", latent=64, hidden=32, batch=100, steps=3, seed=1,
+         precision="bf16"),
+    dict(name="step_autocast_h32", latent=64, hidden=32, batch=100, steps=3, seed=1,
+         precision="autocast"),
 ]
+
+# What each precision other than fp32 means (the header explains), written
+# into the fixture's metadata "precision"; verify() reads the key back.
+PRECISIONS = {
+    "bf16": "bf16: simdgan's bf16 emulated: each Linear's forward r(x) r(W)^T + b, "
+            "backward dx = r(dy) r(W), dW = r(dy)^T r(x), db = sum of fp32 dy; r rounds "
+            "to bf16 (nearest even); products exact, fp32 sums (OpenBLAS); activations, "
+            "BCE, Adam and master weights fp32",
+    "autocast": "autocast: torch.autocast('cpu', dtype=torch.bfloat16) around each "
+                "forward and its loss, backward outside; Linear outputs and activations "
+                "bf16, BCE fp32; fp32 grads, Adam and master weights",
+}
 
 
 # The layers of each forward of step 1 that the files keep, by module index
@@ -180,18 +219,61 @@ def to_model_input(u8):
 
 # ----------------------------------------------------------------- models
 
-def make_d(hidden):
-    return nn.Sequential(
-        nn.Linear(IMAGE_SIZE, hidden), nn.LeakyReLU(0.2),
-        nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
-        nn.Linear(hidden, 1), nn.Sigmoid())
+def r_bf16(t):
+    """fp32 -> bf16 (round to nearest even) -> fp32, exactly."""
+    return t.bfloat16().float()
 
 
-def make_g(latent, hidden):
+class Bf16Product(torch.autograd.Function):
+    """y = r(x) r(W)^T + b with simdgan's bf16 backward: dx = r(dy) r(W),
+    dW = r(dy)^T r(x) (each product of bf16 values exact in fp32, summed in
+    fp32), db = column sums of the fp32 dy."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        xr, wr = r_bf16(x), r_bf16(weight)
+        ctx.save_for_backward(xr, wr)
+        return nn.functional.linear(xr, wr, bias)
+
+    @staticmethod
+    def backward(ctx, dy):
+        xr, wr = ctx.saved_tensors
+        dyr = r_bf16(dy)
+        dx = dyr.mm(wr) if ctx.needs_input_grad[0] else None
+        return dx, dyr.t().mm(xr), dy.sum(0)
+
+
+class Bf16Linear(nn.Linear):
+    """nn.Linear (same parameters, same initialisation, same state_dict keys)
+    whose products are simdgan's bf16 ones."""
+
+    def forward(self, x):
+        return Bf16Product.apply(x, self.weight, self.bias)
+
+
+def linear_for(precision):
+    return Bf16Linear if precision == "bf16" else nn.Linear
+
+
+def forward_context(precision):
+    """What each forward and its loss run under: autocast or nothing."""
+    if precision == "autocast":
+        return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def make_d(hidden, linear=nn.Linear):
     return nn.Sequential(
-        nn.Linear(latent, hidden), nn.ReLU(),
-        nn.Linear(hidden, hidden), nn.ReLU(),
-        nn.Linear(hidden, IMAGE_SIZE), nn.Tanh())
+        linear(IMAGE_SIZE, hidden), nn.LeakyReLU(0.2),
+        linear(hidden, hidden), nn.LeakyReLU(0.2),
+        linear(hidden, 1), nn.Sigmoid())
+
+
+def make_g(latent, hidden, linear=nn.Linear):
+    return nn.Sequential(
+        linear(latent, hidden), nn.ReLU(),
+        linear(hidden, hidden), nn.ReLU(),
+        linear(hidden, IMAGE_SIZE), nn.Tanh())
 
 
 class LayerTap:
@@ -207,7 +289,7 @@ class LayerTap:
 
     def _hook(self, index):
         def hook(module, inputs, output):
-            self.last[index] = output.detach().clone().numpy()
+            self.last[index] = f32(output)
         return hook
 
     def take(self, which):
@@ -238,6 +320,30 @@ def scalar(t):
     return t.detach().reshape(1).clone().numpy()
 
 
+def f32(t):
+    """A copy of t as float32 numpy (bf16 widens exactly; fp32 is copied)."""
+    return t.detach().float().numpy().copy()
+
+
+def onednn_info():
+    """oneDNN's version, its ISA cap and whether the CPU has AVX512_BF16
+    (what decides autocast's bf16 products)."""
+    version = "unknown"
+    for line in torch.__config__.show().splitlines():
+        if "MKL-DNN" in line or "oneDNN" in line:
+            version = line.strip(" -")
+    bf16 = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split() for line in f if line.startswith("flags")), None)
+        if flags is not None:
+            bf16 = "yes" if "avx512_bf16" in flags else "no"
+    except OSError:
+        pass
+    return "%s, ONEDNN_MAX_CPU_ISA=%s, CPU avx512_bf16 %s" % (
+        version, os.environ.get("ONEDNN_MAX_CPU_ISA", "(unset)"), bf16)
+
+
 def cpu_info():
     cap = "unknown"
     for line in torch.__config__.show().splitlines():
@@ -264,9 +370,11 @@ def cpu_info():
 def generate(spec, out_dir, data_dir, argv):
     latent, hidden, B, steps, seed = (spec[k] for k in
                                       ("latent", "hidden", "batch", "steps", "seed"))
+    precision = spec.get("precision", "fp32")
+    linear, fwd = linear_for(precision), forward_context(precision)
     torch.manual_seed(seed)
-    D = make_d(hidden)                   # the tutorial builds D first
-    G = make_g(latent, hidden)
+    D = make_d(hidden, linear)           # the tutorial builds D first
+    G = make_g(latent, hidden, linear)
     mods = []
     if "sat_bias" in spec:
         with torch.no_grad():
@@ -301,29 +409,31 @@ def generate(spec, out_dir, data_dir, argv):
         real_labels = torch.ones(B, 1)
         fake_labels = torch.zeros(B, 1)
 
-        outputs = D(images)
-        layers += d_tap.take("real")
-        d_loss_real = criterion(outputs, real_labels)
-        real_score = outputs
-        z1 = torch.randn(B, latent)
-        fake_images = G(z1)
-        layers += g_tap.take("z1")
-        outputs = D(fake_images)
-        layers += d_tap.take("fake")
-        d_loss_fake = criterion(outputs, fake_labels)
-        fake_score = outputs
-        d_loss = d_loss_real + d_loss_fake
+        with fwd():
+            outputs = D(images)
+            layers += d_tap.take("real")
+            d_loss_real = criterion(outputs, real_labels)
+            real_score = outputs
+            z1 = torch.randn(B, latent)
+            fake_images = G(z1)
+            layers += g_tap.take("z1")
+            outputs = D(fake_images)
+            layers += d_tap.take("fake")
+            d_loss_fake = criterion(outputs, fake_labels)
+            fake_score = outputs
+            d_loss = d_loss_real + d_loss_fake
         reset_grad()
         d_loss.backward()
         d_grads = grads(D, "D.grad")
         d_opt.step()
 
-        z2 = torch.randn(B, latent)
-        fake_images2 = G(z2)
-        layers += g_tap.take("z2")
-        outputs_g = D(fake_images2)
-        layers += d_tap.take("g")
-        g_loss = criterion(outputs_g, real_labels)
+        with fwd():
+            z2 = torch.randn(B, latent)
+            fake_images2 = G(z2)
+            layers += g_tap.take("z2")
+            outputs_g = D(fake_images2)
+            layers += d_tap.take("g")
+            g_loss = criterion(outputs_g, real_labels)
         reset_grad()
         g_loss.backward()
         g_grads = grads(G, "G.grad")
@@ -337,22 +447,22 @@ def generate(spec, out_dir, data_dir, argv):
             ("d_loss_real.s%d" % s, scalar(d_loss_real)),
             ("d_loss_fake.s%d" % s, scalar(d_loss_fake)),
             ("g_loss.s%d" % s, scalar(g_loss)),
-            ("d_x.s%d" % s, scalar(real_score.mean())),
-            ("d_g_z.s%d" % s, scalar(fake_score.mean())),
+            ("d_x.s%d" % s, scalar(real_score.float().mean())),
+            ("d_g_z.s%d" % s, scalar(fake_score.float().mean())),
         ]
         losses.append((float(d_loss), float(g_loss),
-                       float(real_score.mean()), float(fake_score.mean())))
+                       float(real_score.float().mean()), float(fake_score.float().mean())))
         if s == 1:
             for key, t in (("D.out_real.s1", real_score), ("D.out_fake.s1", fake_score),
                            ("D.out_g.s1", outputs_g)):
-                v = t.detach().numpy()
+                v = f32(t)
                 sat[key] = (int((v == 1.0).sum()), int((v == 0.0).sum()), v.size)
             tensors += [
-                ("G.out.s1", fake_images.detach().numpy().copy()),
-                ("D.out_real.s1", real_score.detach().numpy().copy()),
-                ("D.out_fake.s1", fake_score.detach().numpy().copy()),
-                ("G.out2.s1", fake_images2.detach().numpy().copy()),
-                ("D.out_g.s1", outputs_g.detach().numpy().copy()),
+                ("G.out.s1", f32(fake_images)),
+                ("D.out_real.s1", f32(real_score)),
+                ("D.out_fake.s1", f32(fake_score)),
+                ("G.out2.s1", f32(fake_images2)),
+                ("D.out_g.s1", f32(outputs_g)),
             ]
             tensors += layers
             tensors += d_grads + g_grads
@@ -374,14 +484,19 @@ def generate(spec, out_dir, data_dir, argv):
     if "sat_bias" in spec:
         meta["d_last_bias"] = repr(spec["sat_bias"])
         meta["d_last_weight_scale"] = repr(spec["sat_wscale"])
+    if precision != "fp32":
+        meta["precision"] = PRECISIONS[precision]
+    if precision == "autocast":
+        meta["onednn"] = onednn_info()
     path = os.path.join(out_dir, spec["name"] + ".safetensors")
     size = st_write(path, tensors, meta)
     return path, size, losses, sat, len(tensors)
 
 
 # ----------------------------------------------------------------- verify
-# Deliberately shares no code with the writer above except the model builders:
-# its own reader, and the tutorial's loop transcribed again.
+# Deliberately shares no code with the writer above except the model builders
+# and the precision's pieces (Bf16Linear, forward_context): its own reader, and
+# the tutorial's loop transcribed again.
 
 def st_read(path):
     with open(path, "rb") as f:
@@ -429,8 +544,12 @@ def walk(model, x, net, which, got):
 def verify(path):
     meta, t = st_read(path)
     latent, hidden, B, steps = (int(meta[k]) for k in ("latent", "hidden", "batch", "steps"))
-    D = make_d(hidden)
-    G = make_g(latent, hidden)
+    precision = meta.get("precision", "fp32").split(":")[0]
+    if precision != "fp32" and meta["precision"] != PRECISIONS.get(precision):
+        raise ValueError("%s: unknown precision %r" % (path, meta["precision"]))
+    linear, fwd = linear_for(precision), forward_context(precision)
+    D = make_d(hidden, linear)
+    G = make_g(latent, hidden, linear)
     load(D, t, "D.init")
     load(G, t, "G.init")
     criterion = nn.BCELoss()
@@ -442,15 +561,16 @@ def verify(path):
         real_labels = torch.ones(B, 1)
         fake_labels = torch.zeros(B, 1)
         layers = {}
-        outputs = walk(D, images, "D", "real", layers)
-        d_loss_real = criterion(outputs, real_labels)
-        real_score = outputs
-        z = torch.from_numpy(t["z1.s%d" % s].copy())
-        fake_images = walk(G, z, "G", "z1", layers)
-        outputs = walk(D, fake_images, "D", "fake", layers)
-        d_loss_fake = criterion(outputs, fake_labels)
-        fake_score = outputs
-        d_loss = d_loss_real + d_loss_fake
+        with fwd():
+            outputs = walk(D, images, "D", "real", layers)
+            d_loss_real = criterion(outputs, real_labels)
+            real_score = outputs
+            z = torch.from_numpy(t["z1.s%d" % s].copy())
+            fake_images = walk(G, z, "G", "z1", layers)
+            outputs = walk(D, fake_images, "D", "fake", layers)
+            d_loss_fake = criterion(outputs, fake_labels)
+            fake_score = outputs
+            d_loss = d_loss_real + d_loss_fake
         d_optimizer.zero_grad()
         g_optimizer.zero_grad()
         d_loss.backward()
@@ -458,18 +578,19 @@ def verify(path):
             for k, p in D.named_parameters():
                 got["D.grad." + k] = p.grad.clone()
         d_optimizer.step()
-        z = torch.from_numpy(t["z2.s%d" % s].copy())
-        fake_images2 = walk(G, z, "G", "z2", layers)
-        outputs_g = walk(D, fake_images2, "D", "g", layers)
-        g_loss = criterion(outputs_g, real_labels)
+        with fwd():
+            z = torch.from_numpy(t["z2.s%d" % s].copy())
+            fake_images2 = walk(G, z, "G", "z2", layers)
+            outputs_g = walk(D, fake_images2, "D", "g", layers)
+            g_loss = criterion(outputs_g, real_labels)
         d_optimizer.zero_grad()
         g_optimizer.zero_grad()
         g_loss.backward()
         g_optimizer.step()
         got["d_loss.s%d" % s] = d_loss.reshape(1)
         got["g_loss.s%d" % s] = g_loss.reshape(1)
-        got["d_x.s%d" % s] = real_score.mean().reshape(1)
-        got["d_g_z.s%d" % s] = fake_score.mean().reshape(1)
+        got["d_x.s%d" % s] = real_score.float().mean().reshape(1)
+        got["d_g_z.s%d" % s] = fake_score.float().mean().reshape(1)
         if s == 1:
             got.update({"G.out.s1": fake_images, "D.out_real.s1": real_score,
                         "D.out_fake.s1": fake_score, "G.out2.s1": fake_images2,
@@ -489,14 +610,14 @@ def verify(path):
 
     bad = 0
     for name in sorted(got):
-        mine = got[name].detach().numpy()
+        mine = got[name].detach().float().numpy()
         ref = t[name]
         if mine.shape != ref.shape or mine.tobytes() != np.ascontiguousarray(ref).tobytes():
             diff = float(np.max(np.abs(mine.astype(np.float64) - ref))) if mine.shape == ref.shape else -1
             print("  MISMATCH %-22s max |diff| %.3g" % (name, diff))
             bad += 1
-    print("verify %s: %d tensors rerun, %d bitwise equal; losses %s" % (
-        path, len(got), len(got) - bad,
+    print("verify %s (%s): %d tensors rerun, %d bitwise equal; losses %s" % (
+        path, precision, len(got), len(got) - bad,
         ", ".join("s%d d %.9g g %.9g" % (s, float(t["d_loss.s%d" % s][0]),
                                          float(t["g_loss.s%d" % s][0]))
                   for s in range(1, steps + 1))))
