@@ -53,6 +53,10 @@ const std::vector<int> &thread_counts();
 double peak_flops(const sg_kernels *k, int nth);
 // The best peak among isas() at nth threads: the yardstick of baselines.
 double best_peak_flops(int nth);
+// FLOP/s of bf16 table k's matrix-unit loop (its peak slot, which must be
+// non-NULL) run by nth threads at once: measured once per (k, nth), cached
+// (bm_peak.cc).
+double bf16_peak_flops(const sg_bf16_kernels *k, int nth);
 
 // Registers fn as "<base>/nth:<nth>" in real time with the given unit.
 benchmark::internal::Benchmark *add(const std::string &base, int nth,

@@ -1,9 +1,6 @@
 // bm_bf16.cc: the bf16 GEMM (src/gemm_bf16.h) on the products one training
-// step makes, per bf16 path this CPU runs, and the matrix unit's peak.
+// step makes, per bf16 path this CPU runs.
 //
-//   peak/bf16_<path>/nth:T                 the path's register-resident
-//       peak (AMX: tdpbf16ps on 4 accumulator tiles; BFMMLA: 16
-//       accumulators), on T threads at once: the roof of peak_pct below
 //   gemm_bf16/<path>/<layout>_<M>x<N>x<K>/nth:T
 //       sg_gemm_bf16, operands fp32 (rounded to bf16 as they are packed);
 //       <path> is amx, bfmmla, or ref_<isa> (bf16-rounded panels through
@@ -16,12 +13,11 @@
 // rows are the fp32 products to compare with: run both filters in one
 // binary). Raw
 // products, no epilogue. Counters: flops = 2 M N K per iteration;
-// peak_pct against the path's peak row at T threads (ref_<isa> rows: the
-// fp32 table's FMA peak, as bm_gemm's).
+// peak_pct against the path's matrix-unit peak at T threads (bm_peak.cc's
+// peak/bf16_<path> rows; ref_<isa> rows: the fp32 table's FMA peak, as
+// bm_gemm's).
 #include "bench.h"
 
-#include <algorithm>
-#include <map>
 #include <utility>
 
 extern "C" {
@@ -33,65 +29,6 @@ namespace {
 
 using sgb::Operands;
 using sgb::Shape;
-
-// One call of the path's peak loop on every thread at once; returns the
-// flops performed.
-double peak_run(const sg_bf16_kernels *k, int nth, size_t iters)
-{
-    double fl = 0.0;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nth) reduction(+ : fl)
-    {
-        sg_hw_bind(omp_get_thread_num());
-        fl += k->peak(iters);
-    }
-#else
-    (void)nth;
-    sg_hw_bind(0);
-    fl = k->peak(iters);
-#endif
-    return fl;
-}
-
-// Iterations of the peak loop for about 20 ms on one thread.
-size_t peak_iters(const sg_bf16_kernels *k)
-{
-    size_t iters = 1024;
-    for (;;) {
-        double t0 = sgb::now_seconds();
-        k->peak(iters);
-        if (sgb::now_seconds() - t0 > 0.02 || iters > ((size_t)1 << 40)) return iters;
-        iters *= 2;
-    }
-}
-
-// The path's peak at nth threads in FLOP/s, measured once (best of 5
-// rounds), as sgb::peak_flops does for the FMA loops.
-double bf16_peak(const sg_bf16_kernels *k, int nth)
-{
-    static std::map<std::pair<const sg_bf16_kernels *, int>, double> cache;
-    auto it = cache.find({k, nth});
-    if (it != cache.end()) return it->second;
-    const size_t iters = peak_iters(k);
-    double best = 0.0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = sgb::now_seconds();
-        double fl = peak_run(k, nth, iters);
-        best = std::max(best, fl / (sgb::now_seconds() - t0));
-    }
-    cache[{k, nth}] = best;
-    return best;
-}
-
-void bm_peak(benchmark::State &state, const sg_bf16_kernels *k, int nth)
-{
-    const double roof = bf16_peak(k, nth);
-    const size_t iters = peak_iters(k) / 4;
-    double fl = 0.0, t0 = sgb::now_seconds();
-    for (auto _ : state) fl += peak_run(k, nth, iters);
-    double secs = sgb::now_seconds() - t0;
-    sgb::set_flops(state, fl / (double)state.iterations(), secs, roof);
-}
 
 void bm_bf16(benchmark::State &state, const sg_bf16_kernels *bk, const sg_kernels *fk, Shape s,
              int nth, bool packed)
@@ -117,7 +54,8 @@ void bm_bf16(benchmark::State &state, const sg_bf16_kernels *bk, const sg_kernel
             sg_gemm_bf16(&be, s.M, s.N, s.K, o.A, o.B, o.c, s.N, 0, nullptr, nullptr, ith);
     });
     benchmark::DoNotOptimize(o.c.p[0]);
-    sgb::set_flops(state, sgb::shape_flops(s), secs, bk->peak ? bf16_peak(bk, nth) : sgb::peak_flops(fk, nth));
+    sgb::set_flops(state, sgb::shape_flops(s), secs,
+                   bk->peak ? sgb::bf16_peak_flops(bk, nth) : sgb::peak_flops(fk, nth));
     sg_free(Bp);
     sg_bf16_engine_free(&be);
 }
@@ -138,12 +76,6 @@ void sgb::register_bf16()
             for (const sg_kernels *k : isas())
                 paths.push_back({std::string((*t)->path) + "_" + k->isa, {*t, k}});
     }
-    for (auto &p : paths)
-        if (p.second.first->peak)
-            for (int nth : thread_counts())
-                add("peak/bf16_" + p.first, nth, [=](benchmark::State &st) {
-                    bm_peak(st, p.second.first, nth);
-                });
     for (const Shape &s : sgb::model_shapes)
         for (auto &p : paths)
             for (int packed = 0; packed < (s.layout == BWD_WEIGHTS ? 1 : 2); packed++)

@@ -2,6 +2,14 @@
 //
 //   peak/<isa>/fma/nth:T          the kernel table's fma_peak slot: a
 //                                 register-resident FMA loop, on T threads
+//   peak/bf16_<path>/nth:T        the bf16 path's matrix unit (simd/bf16.h's
+//                                 peak slot: AMX tdpbf16ps on 4 accumulator
+//                                 tiles, AVX512_BF16 vdpbf16ps on 20 zmm
+//                                 accumulators, BFMMLA on 16), register-
+//                                 resident, on T threads; one row per bf16
+//                                 path built in and runnable here that has
+//                                 one (not ref): the roof of the bf16 rows'
+//                                 peak_pct (bm_bf16.cc, bm_step.cc)
 //   stream/<copy|triad>/<l2|mem>/nth:T
 //                                 a[i] = b[i] (copy), a[i] = b[i] + s c[i]
 //                                 (triad), portable C++, over arrays that
@@ -19,8 +27,9 @@
 // element, 12 per triad element), without write-allocate traffic. Times in
 // microseconds, the mem rows' tens of milliseconds too: compare.py prints
 // whole time units.
-// peak_flops() measures the FMA peak once per (ISA, threads) for the
-// percent-of-peak counters of the other families.
+// peak_flops() and bf16_peak_flops() measure the FMA and the matrix unit's
+// peak once per (table, threads) for the percent-of-peak counters of the
+// other families.
 #include "bench.h"
 
 #include <algorithm>
@@ -100,6 +109,49 @@ void bm_ukr(benchmark::State &state, const sg_kernels *k, int nth)
     sgb::set_flops(state, 2.0 * (double)(K * MR * NR * calls) * nth, secs, sgb::peak_flops(k, nth));
 }
 
+// One call of the bf16 path's peak loop on every thread at once; returns
+// the flops performed.
+double bf16_peak_run(const sg_bf16_kernels *k, int nth, size_t iters)
+{
+    double fl = 0.0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth) reduction(+ : fl)
+    {
+        sg_hw_bind(omp_get_thread_num());
+        fl += k->peak(iters);
+    }
+#else
+    (void)nth;
+    sg_hw_bind(0);
+    fl = k->peak(iters);
+#endif
+    return fl;
+}
+
+// Iterations of the bf16 peak loop for about 20 ms on one thread.
+size_t bf16_peak_iters(const sg_bf16_kernels *k)
+{
+    size_t iters = 1024;
+    for (;;) {
+        double t0 = sgb::now_seconds();
+        k->peak(iters);
+        if (sgb::now_seconds() - t0 > 0.02 || iters > ((size_t)1 << 40)) return iters;
+        iters *= 2;
+    }
+}
+
+// The row: the loop timed by Google Benchmark (a quarter of the 20 ms per
+// call), peak_pct against the best-of-5 figure the other rows divide by.
+void bm_bf16_peak(benchmark::State &state, const sg_bf16_kernels *k, int nth)
+{
+    const double roof = sgb::bf16_peak_flops(k, nth);
+    const size_t iters = bf16_peak_iters(k) / 4;
+    double fl = 0.0, t0 = sgb::now_seconds();
+    for (auto _ : state) fl += bf16_peak_run(k, nth, iters);
+    double secs = sgb::now_seconds() - t0;
+    sgb::set_flops(state, fl / (double)state.iterations(), secs, roof);
+}
+
 // Arrays for the stream benchmarks, kept across runs of a benchmark (the
 // mem size is hundreds of MiB; first-touched by the threads that use them).
 struct Arrays {
@@ -158,12 +210,38 @@ double sgb::peak_flops(const sg_kernels *k, int nth)
     return best;
 }
 
+double sgb::bf16_peak_flops(const sg_bf16_kernels *k, int nth)
+{
+    static std::map<std::pair<const sg_bf16_kernels *, int>, double> cache;
+    auto it = cache.find({k, nth});
+    if (it != cache.end()) return it->second;
+    const size_t iters = bf16_peak_iters(k);
+    double best = 0.0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = sgb::now_seconds();
+        double fl = bf16_peak_run(k, nth, iters);
+        best = std::max(best, fl / (sgb::now_seconds() - t0));
+    }
+    cache[{k, nth}] = best;
+    return best;
+}
+
 void sgb::register_peak()
 {
     for (const sg_kernels *k : isas())
         for (int nth : thread_counts())
             add(std::string("peak/") + k->isa + "/fma", nth,
                 [=](benchmark::State &s) { bm_fma(s, k, nth); });
+    // After the fma rows: tools take the first peak/<isa>/ row for the best ISA.
+    sg_cpu_info ci;
+    sg_cpu_detect(&ci);
+    for (const sg_bf16_kernels *const *t = sg_bf16_built(); *t; t++) {
+        const sg_bf16_kernels *k = *t;
+        if (!k->peak || !sg_bf16_runnable(k, &ci)) continue;
+        for (int nth : thread_counts())
+            add(std::string("peak/bf16_") + k->path, nth,
+                [=](benchmark::State &s) { bm_bf16_peak(s, k, nth); });
+    }
     for (const sg_kernels *k : isas())
         for (int nth : thread_counts())
             add(std::string("ukr/") + k->isa, nth, [=](benchmark::State &s) { bm_ukr(s, k, nth); });

@@ -12,13 +12,23 @@
 //   step/<isa>/fused_auto/b100_h256/nth:T       (T >= 2) the count chosen
 //       per step by the autothreads controller from 1..T, as a trainer
 //       with adaptive threads runs (probe rounds included)
+//   step/<isa>/bf16_<path>/b100_h256/nth:T      the fused step with bf16
+//       products (sg_gan_use_bf16, as `simdgan train --precision bf16`) on
+//       bf16 path <path>: the one sg_bf16_select(NULL) chooses (the best
+//       this CPU runs, or $SIMDGAN_BF16's; a bad value exits 2 as a bad
+//       SIMDGAN_ISA does), and ref, the fp32 table <isa>'s micro-kernel on
+//       bf16-rounded panels (what a CPU without AMX, AVX512_BF16 or BFMMLA
+//       runs, e.g. step/avx2/bf16_ref on an AVX2 laptop); compare with
+//       step/<isa>/fused/b100_h256 (the same FLOP count)
 //
 // Time in microseconds (compare.py prints whole time units: in milliseconds
 // a 2.9 ms step would read 3). Counters: ms_per_step (the same time, for
 // tools/load-test and tools/compare-pytorch); flops = the step's GEMM work
 // (step_flops below: 568.9 MFLOP at batch 100) per second; peak_pct against
-// the ISA's FMA peak at T threads; fused_auto also threads_mean, the mean
-// count used. tools/load-test runs these beside a competing process.
+// the ISA's FMA peak at T threads (bf16 rows: the path's matrix-unit peak,
+// bm_peak.cc's peak/bf16_<path>; the ref path's is the FMA peak); fused_auto
+// also threads_mean, the mean count used. tools/load-test runs these beside
+// a competing process.
 //
 // SIMDGAN_TRACE=FILE traces the first step row that runs (pick it with
 // --benchmark_filter): after each of its timed loops, SIMDGAN_TRACE_STEPS
@@ -30,10 +40,12 @@
 // packing, micro-kernel tiles and Adam).
 #include "bench.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
+#include <vector>
 
 extern "C" {
 #include "autothreads.h"
@@ -134,8 +146,9 @@ bool trace_steps(benchmark::State &state, const std::string &row, sg_gan *g, Bat
     return true;
 }
 
+// bk: the bf16 path of bf16 products (sg_gan_use_bf16), or nullptr: fp32.
 void bm_step(benchmark::State &state, const sg_kernels *k, Variant v, int nth, int batch,
-             int hidden, const std::string &row)
+             int hidden, const std::string &row, const sg_bf16_kernels *bk = nullptr)
 {
     sgb::Engine eng(k, nth);
     if (!eng.ok(state)) return;
@@ -147,6 +160,11 @@ void bm_step(benchmark::State &state, const sg_kernels *k, Variant v, int nth, i
     cfg.hidden = hidden;
     sg_gan g;
     sg_gan_init(&g, &cfg, &eng.e, 1);
+    if (bk && sg_gan_use_bf16(&g, bk) != 0) {
+        state.SkipWithError(sg_last_error());
+        sg_gan_free(&g);
+        return;
+    }
     Batches batches(cfg);
     sg_autothreads at;
     sg_autothreads_init(&at, nth);
@@ -183,7 +201,8 @@ void bm_step(benchmark::State &state, const sg_kernels *k, Variant v, int nth, i
         state.counters["barriers_per_step"] = (double)barriers / (double)state.iterations();
         if (automatic) state.counters["threads_mean"] = threads_sum / (double)state.iterations();
     }
-    sgb::set_flops(state, step_flops(cfg), secs, sgb::peak_flops(k, nth));
+    sgb::set_flops(state, step_flops(cfg), secs,
+                   bk && bk->peak ? sgb::bf16_peak_flops(bk, nth) : sgb::peak_flops(k, nth));
     sg_gan_free(&g);
 }
 
@@ -220,6 +239,25 @@ void sgb::register_step()
                 std::string row = base + "/nth:" + std::to_string(nth);
                 add(base, nth, [=](benchmark::State &s) {
                     bm_step(s, k, Variant::fused, nth, m.batch, m.hidden, row);
+                });
+            }
+    // bf16 products: the selected path, and ref unless that is it.
+    char why[256];
+    const sg_bf16_kernels *sel = sg_bf16_select(nullptr, why, sizeof why);
+    if (!sel) {
+        std::fprintf(stderr, "simdgan_bench: %s\n", sg_last_error());
+        std::exit(2);
+    }
+    std::vector<const sg_bf16_kernels *> paths{sel};
+    if (sel != &sg_bf16_kernels_ref) paths.push_back(&sg_bf16_kernels_ref);
+    for (const sg_kernels *k : isas())
+        for (const sg_bf16_kernels *bk : paths)
+            for (int nth : thread_counts()) {
+                std::string base =
+                    "step/" + std::string(k->isa) + "/bf16_" + bk->path + "/b100_h256";
+                std::string row = base + "/nth:" + std::to_string(nth);
+                add(base, nth, [=](benchmark::State &s) {
+                    bm_step(s, k, Variant::fused, nth, 100, 256, row, bk);
                 });
             }
 }

@@ -12,6 +12,13 @@ Usage: test_bench_tools.py SIMDGAN_BENCH [PROJECT_DIR]
   "threads" field (1) and the names cannot disagree; the context's peaks
   are keyed nth:<T>; the step is timed in microseconds and its ms_per_step
   counter agrees with its real_time (units, not speed).
+- bf16 rows: a peak/bf16_<path> row (bm_peak.cc) for exactly the non-ref
+  paths the gemm_bf16 rows run (those built in and runnable here), listed
+  after every peak/<isa>/fma row (tools take the first peak row's ISA); per
+  ISA, step/<isa>/bf16_<path>/b100_h256 for the path sg_bf16_select picks
+  (the first such path, or SIMDGAN_BF16's) and for ref, once each; a bad
+  SIMDGAN_BF16 exits 2 with one line; a bf16 step row counts the same FLOP
+  per step as the fp32 row and its ms_per_step agrees with its real_time.
 - record-profile (one tiny family, 3 repetitions, into a temporary folder)
   keeps every repetition and the four aggregates, so compare.py's U test
   runs on two such profiles; bad arguments exit 2 with one line.
@@ -60,7 +67,7 @@ def one_line(se):
 
 def best_isa():
     rc, so, se = run([BENCH, "--benchmark_list_tests=true", "--benchmark_filter=^peak/"])
-    m = re.search(r"^peak/([^/]+)/", so, re.M)
+    m = re.search(r"^peak/([^/]+)/fma/", so, re.M)
     if rc != 0 or not m:
         print("FAILED: %s --benchmark_list_tests: exit %d %s" % (BENCH, rc, se.strip()))
         sys.exit(1)
@@ -132,6 +139,62 @@ def test_json(isa):
         ratio = b["real_time"] / 1000.0 / b["ms_per_step"] if b.get("ms_per_step") else 0
         check(0.5 < ratio < 2.0, "step: real_time %s us against ms_per_step %s"
               % (b["real_time"], b.get("ms_per_step")))
+
+
+def list_names(*extra, bf16=None):
+    """The binary's benchmark names (1 thread) with SIMDGAN_BF16 set to bf16
+    or unset; (exit status, names, stderr)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SIMDGAN_BF16", "SIMDGAN_ISA")}
+    if bf16 is not None:
+        env["SIMDGAN_BF16"] = bf16
+    p = subprocess.run([BENCH, "--benchmark_list_tests=true", "--simdgan_max_threads=1"]
+                       + list(extra), capture_output=True, text=True, env=env, timeout=300)
+    return p.returncode, [n.replace("/nth:1/real_time", "") for n in p.stdout.split()], p.stderr
+
+
+def test_bf16_names():
+    rc, names, se = list_names("--benchmark_filter=^(peak|gemm_bf16|step)/")
+    check(rc == 0 and names, "--benchmark_list_tests: exit %d %r" % (rc, se))
+    fma = [i for i, n in enumerate(names) if re.fullmatch(r"peak/[^/]+/fma", n)]
+    bf16_peaks = [i for i, n in enumerate(names) if n.startswith("peak/bf16_")]
+    check(fma and all(i > max(fma) for i in bf16_peaks),
+          "peak/bf16_* rows must follow every peak/<isa>/fma row: %s" % names[:12])
+    peak_paths = [names[i][len("peak/bf16_"):] for i in bf16_peaks]
+    gemm_paths = list(dict.fromkeys(n.split("/")[1] for n in names if n.startswith("gemm_bf16/")))
+    unit_paths = [p for p in gemm_paths if not p.startswith("ref_")]
+    check("ref" not in peak_paths and "/" not in "".join(peak_paths)
+          and sorted(peak_paths) == sorted(unit_paths),
+          "peak/bf16_ rows %s; expected one per matrix-unit path of gemm_bf16 %s"
+          % (peak_paths, gemm_paths))
+    isas = [names[i].split("/")[1] for i in fma]
+    picked = unit_paths[0] if unit_paths else "ref"
+    for isa in isas:
+        rows = [n for n in names if re.fullmatch(r"step/%s/bf16_[a-z0-9]+/b100_h256" % isa, n)]
+        want = ["step/%s/bf16_%s/b100_h256" % (isa, p) for p in dict.fromkeys([picked, "ref"])]
+        check(rows == want, "bf16 step rows of %s: %s; expected %s" % (isa, rows, want))
+    rc, names, se = list_names("--benchmark_filter=^step/", bf16="ref")
+    rows = [n for n in names if "/bf16_" in n]
+    check(rc == 0 and rows == ["step/%s/bf16_ref/b100_h256" % isa for isa in isas],
+          "SIMDGAN_BF16=ref: exit %d, bf16 step rows %s" % (rc, rows))
+    rc, names, se = list_names(bf16="no-such-path")
+    check(rc == 2 and one_line(se) and "SIMDGAN_BF16" in se and not names,
+          "SIMDGAN_BF16=no-such-path: exit %d, stderr %r" % (rc, se))
+
+
+def test_bf16_step_json(isa):
+    d = bench_json(isa, "^step/%s/(fused|bf16_ref)/b100_h256/nth:1/" % isa,
+                   "--simdgan_iterations=3")
+    rows = {b["name"].split("/")[2]: b for b in (d or {}).get("benchmarks", [])}
+    check(sorted(rows) == ["bf16_ref", "fused"], "step fp32 and bf16 rows: %s" % sorted(rows))
+    # flops is a rate over real_time: back to FLOP per step, which must be
+    # the same model's (568934400 at batch 100) in both precisions.
+    per_step = {k: b["flops"] * b["real_time"] * 1e-6 for k, b in rows.items() if "flops" in b}
+    check(len(per_step) == 2 and all(abs(v / 568934400 - 1) < 1e-6 for v in per_step.values()),
+          "FLOP per step: %s; expected 568934400 for both" % per_step)
+    b = rows.get("bf16_ref", {})
+    ratio = b["real_time"] / 1000.0 / b["ms_per_step"] if b.get("ms_per_step") else 0
+    check(b.get("iterations") == 3 and b.get("time_unit") == "us" and 0.5 < ratio < 2.0,
+          "bf16 step row: %s" % b)
 
 
 # ---- record-profile and compare.py --------------------------------------------
@@ -329,6 +392,8 @@ def main():
         test_bad_flags()
         test_names(isa)
         test_json(isa)
+        test_bf16_names()
+        test_bf16_step_json(isa)
         a, b = test_record(tmp, isa)
         test_record_errors(tmp)
         test_compare_profiles(tmp, load_tool(PROFILES_TOOL, "compare_profiles"), a, b)
