@@ -23,8 +23,15 @@ Usage: test_tools.py SIMDGAN [PROJECT_DIR]
   torchvision imports); with every run already trained in its workdir and
   a stand-in simdgan answering eval --json, it trains nothing, writes
   quality.md and quality.json with the table, means, spreads and the
-  verdict; --help works; bad flags exit 2 with one line. No PyTorch
-  training runs here.
+  verdict, and by default leaves simdgan-bf16 runs alone; with --frameworks
+  simdgan,simdgan-bf16 it scores those two only and judges bf16's FCD and
+  score against fp32's spread per seed and for the mean (the verdict
+  itself also checked where every seed is inside), and a bf16 run trained
+  afresh is asked for with --precision bf16, and an unfinished run whose
+  .simdgan.lock is held (a live training) stops the tool, one line, the
+  folder left alone; --help works; bad flags
+  (--frameworks included: unknown, repeated, empty, bf16 without fp32)
+  exit 2 with one line. No PyTorch training runs here.
 """
 import json
 import os
@@ -33,8 +40,14 @@ import stat
 import subprocess
 import sys
 import tempfile
+import types
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:   # Windows: compare-quality cannot see a live run's lock either
+    fcntl = None
 
 SIMDGAN = os.path.abspath(sys.argv[1])
 PROJECT = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else
@@ -289,30 +302,42 @@ if sys.argv[1] == "--version":
 if sys.argv[1] != "eval":
     sys.exit(9)
 g = sys.argv[sys.argv.index("--g") + 1]
-fw = os.path.basename(os.path.dirname(g)).split("-")[0]
+fw = os.path.basename(os.path.dirname(g)).rsplit("-e", 1)[0]
 seed = int(g.split("-s")[-1].split("/")[0])
-fcd = {"pytorch": [10.0, 12.0, 14.0], "simdgan": [11.0, 13.5, 20.0]}[fw][seed]
-score = {"pytorch": [8.0, 8.5, 9.0], "simdgan": [9.2, 9.4, 9.6]}[fw][seed]
+fcd = {"pytorch": [10.0, 12.0, 14.0], "simdgan": [11.0, 13.5, 20.0],
+       "simdgan-bf16": [12.0, 21.0, 15.0]}[fw][seed]
+score = {"pytorch": [8.0, 8.5, 9.0], "simdgan": [9.2, 9.4, 9.6],
+         "simdgan-bf16": [9.3, 9.5, 9.7]}[fw][seed]
 print(json.dumps({"extractor": "fake-1234", "dataset": "mnist", "fcd_floor": 0.5,
                   "g": g, "n": 500, "seed": 0, "fcd": fcd, "score": score, "covered": 10,
                   "kl_uniform": 0.01, "precision": 0.7, "recall": 0.4}, indent=2))
 """
 
 
-def test_compare_flow(tmp, cq):
+def fake_runs(tmp, cq, work, frameworks):
+    """The stand-in simdgan, a tiny IDX set, and finished runs of frameworks
+    over seeds 0-2 in work (as the tool leaves them); (fake, data)."""
     fake = os.path.join(tmp, "fake-simdgan")
-    with open(fake, "w") as f:
-        f.write(FAKE_SIMDGAN)
-    os.chmod(fake, os.stat(fake).st_mode | stat.S_IXUSR)
-    work, data = os.path.join(tmp, "work"), os.path.join(tmp, "cq-data")
-    write_idx(data, 10)
-    for fw in ("pytorch", "simdgan"):
+    if not os.path.isfile(fake):
+        with open(fake, "w") as f:
+            f.write(FAKE_SIMDGAN)
+        os.chmod(fake, os.stat(fake).st_mode | stat.S_IXUSR)
+    data = os.path.join(tmp, "cq-data")
+    if not os.path.isdir(data):
+        write_idx(data, 10)
+    for fw in frameworks:
         for s in (0, 1, 2):
             d = os.path.join(work, "%s-e4-s%d" % (fw, s))
             os.makedirs(d)
             cq.write_safetensors(os.path.join(d, "G.safetensors"), {"x": np.zeros(2, np.float32)})
             with open(os.path.join(d, "done.json"), "w") as f:
                 json.dump({"framework": fw, "seed": s, "wall_s": 100.0 + s}, f)
+    return fake, data
+
+
+def test_compare_flow(tmp, cq):
+    work = os.path.join(tmp, "work")
+    fake, data = fake_runs(tmp, cq, work, ("pytorch", "simdgan", "simdgan-bf16"))
     log = os.path.join(tmp, "fake.log")
     cmd = [sys.executable, COMPARE, "--epochs", "4", "--seeds", "0,1,2", "--data", data,
            "--simdgan", fake, "--workdir", work, "--threads", "1", "--eval-n", "500"]
@@ -322,11 +347,15 @@ def test_compare_flow(tmp, cq):
         calls = f.read().splitlines()
     check(not any(c.startswith("train") for c in calls), "trained again: %r" % calls)
     check(sum(c.startswith("eval") for c in calls) == 6, "expected 6 evaluations: %r" % calls)
+    check(not any("simdgan-bf16" in c for c in calls), "default frameworks ran bf16: %r" % calls)
     check(all("--json" in c and "-n 500" in c for c in calls if c.startswith("eval")),
           "eval flags: %r" % calls)
     md_path, js_path = os.path.join(work, "quality.md"), os.path.join(work, "quality.json")
     md = open(md_path).read() if os.path.isfile(md_path) else ""
     check(md and md in so, "quality.md missing or not printed")
+    check(md.startswith("# Quality after 4 epochs: PyTorch ") and
+          md.splitlines()[0].endswith(" against simdgan 0.0-fake"), "title: %r" % md[:120])
+    check("simdgan-bf16" not in md, "default frameworks reported bf16:\n" + md)
     check("| simdgan | 2 | 20.000 | 9.600 | 10 | 0.700 | 0.400 | 102 |" in md,
           "no simdgan seed 2 row in:\n" + md)
     check("| pytorch | min-max | 10.000-14.000 | 8.000-9.000 |" in md, "no PyTorch spread row")
@@ -340,6 +369,8 @@ def test_compare_flow(tmp, cq):
           "quality.json: %r" % js)
     check(js.get("summary", {}).get("pytorch", {}).get("fcd", {}).get("mean") == 12.0,
           "quality.json summary")
+    check(js.get("frameworks") == ["pytorch", "simdgan"] and
+          js.get("bf16_within_fp32_spread") == {}, "quality.json frameworks: %r" % js)
     # Cached: a second run evaluates nothing.
     os.remove(log)
     rc, so2, _ = run(cmd, {"FAKE_LOG": log})
@@ -354,18 +385,108 @@ def test_compare_flow(tmp, cq):
           "incomplete run: exit %d %r" % (rc, se))
     check(not os.path.exists(os.path.join(work, "simdgan-e4-s1", "G.safetensors")),
           "the incomplete run's folder was not cleared")
+    # A run still training (its lock held, as simdgan train holds it) is left alone.
+    if fcntl is None:
+        print("note: no fcntl; the live-run check not tested")
+        return
+    live = os.path.join(work, "simdgan-e4-s1")
+    with open(os.path.join(live, "metrics.csv"), "w") as f:
+        f.write(HEADER + "\n")
+    with open(os.path.join(live, ".simdgan.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        rc, _, se = run(cmd, {"FAKE_LOG": log})
+    check(rc == 2 and "simdgan seed 1:" in se and ".simdgan.lock" in se
+          and len(se.splitlines()) == 1 and os.path.isfile(os.path.join(live, "metrics.csv")),
+          "a live run: exit %d %r" % (rc, se))
+
+
+def test_compare_bf16(tmp, cq):
+    work = os.path.join(tmp, "work-bf16")
+    fake, data = fake_runs(tmp, cq, work, ("simdgan", "simdgan-bf16"))
+    log = os.path.join(tmp, "fake-bf16.log")
+    # Order in the list does not matter; PyTorch is neither trained nor scored.
+    cmd = [sys.executable, COMPARE, "--epochs", "4", "--seeds", "0,1,2", "--data", data,
+           "--simdgan", fake, "--workdir", work, "--threads", "1", "--eval-n", "500",
+           "--frameworks", "simdgan-bf16, simdgan"]
+    rc, so, se = run(cmd, {"FAKE_LOG": log})
+    check(rc == 0, "compare-quality --frameworks simdgan-bf16,simdgan: exit %d %r" % (rc, se))
+    with open(log) as f:
+        calls = f.read().splitlines()
+    evals = [c for c in calls if c.startswith("eval")]
+    check(not any(c.startswith("train") for c in calls), "trained again: %r" % calls)
+    check(len(evals) == 6 and sum("simdgan-bf16-e4-s" in c for c in evals) == 3,
+          "expected 3 fp32 and 3 bf16 evaluations: %r" % calls)
+    md_path = os.path.join(work, "quality.md")
+    md = open(md_path).read() if os.path.isfile(md_path) else ""
+    check(md.startswith("# Quality after 4 epochs: simdgan 0.0-fake (fp32 and bf16)\n"),
+          "bf16 title: %r" % md[:120])
+    check("| pytorch |" not in md and "PyTorch's spread" not in md,
+          "PyTorch reported without running:\n" + md)
+    check("| simdgan-bf16 | 1 | 21.000 | 9.500 | 10 | 0.700 | 0.400 | 101 |" in md,
+          "no bf16 seed 1 row in:\n" + md)
+    check("| simdgan-bf16 | min-max | 12.000-21.000 | 9.300-9.700 |" in md, "no bf16 spread row")
+    check("- FCD: simdgan-bf16's mean 16.000 (seeds 12.000-21.000) is within simdgan fp32's "
+          "spread 11.000-20.000; per seed: 0 12.000 within, 1 21.000 OUTSIDE, 2 15.000 within "
+          "(2 of 3 inside)." in md, "bf16 FCD verdict wrong:\n" + md)
+    check("- classifier score: simdgan-bf16's mean 9.500 (seeds 9.300-9.700) is within simdgan "
+          "fp32's spread 9.200-9.600; per seed: 0 9.300 within, 1 9.500 within, 2 9.700 OUTSIDE "
+          "(2 of 3 inside)." in md, "bf16 score verdict wrong:\n" + md)
+    check("spread): NOT met." in md, "bf16 overall verdict wrong:\n" + md)
+    js_path = os.path.join(work, "quality.json")
+    js = json.load(open(js_path)) if os.path.isfile(js_path) else {}
+    v = js.get("bf16_within_fp32_spread", {}).get("fcd", {})
+    check(js.get("frameworks") == ["simdgan", "simdgan-bf16"] and len(js.get("runs", [])) == 6
+          and v.get("fp32_min") == 11.0 and v.get("fp32_max") == 20.0
+          and v.get("mean_within") is True and v.get("seeds_within") == 2
+          and [p["within"] for p in v.get("per_seed", [])] == [True, False, True]
+          and js.get("within_pytorch_spread") == {}, "quality.json bf16 verdict: %r" % js)
+    # The verdict where every seed and the mean are inside, and one outside.
+    runs = [{"framework": fw, "seed": s, "fcd": f, "score": 9.0}
+            for fw, vals in (("simdgan", (10.0, 12.0, 14.0)), ("simdgan-bf16", (10.0, 13.0, 14.0)))
+            for s, f in enumerate(vals)]
+    summary = cq.summarize(runs)
+    got = cq.bf16_verdict(runs, summary)
+    check(got["fcd"]["mean_within"] and got["fcd"]["seeds_within"] == 3 and
+          got["score"]["seeds_within"] == 3, "bf16 verdict, all inside: %r" % got)
+    a = types.SimpleNamespace(epochs=20, eval_n=500, eval_seed=0, threads=1,
+                              frameworks=["simdgan", "simdgan-bf16"])
+    text = cq.markdown(a, runs, summary, {}, got, "x", 0.5, None, "simdgan 1")
+    check("spread): met." in text, "bf16 verdict met:\n" + text)
+    runs[-1]["fcd"] = 9.5   # below fp32's best: better, yet outside the spread
+    got = cq.bf16_verdict(runs, cq.summarize(runs))
+    check(got["fcd"]["seeds_within"] == 2 and got["fcd"]["mean_within"] and
+          not got["fcd"]["per_seed"][2]["within"], "bf16 verdict, one below: %r" % got)
+    # A bf16 run trained afresh is asked for with --precision bf16 (the fake
+    # refuses to train: one line naming the run).
+    os.remove(os.path.join(work, "simdgan-bf16-e4-s2", "done.json"))
+    os.remove(log)
+    rc, _, se = run(cmd, {"FAKE_LOG": log})
+    with open(log) as f:
+        trains = [c for c in f.read().splitlines() if c.startswith("train")]
+    check(len(trains) == 1 and trains[0].endswith("--precision bf16") and "--seed 2" in trains[0]
+          and "simdgan-bf16-e4-s2" in trains[0], "bf16 training command: %r" % trains)
+    check(rc == 2 and "simdgan-bf16 seed 2: training failed" in se and len(se.splitlines()) == 1,
+          "incomplete bf16 run: exit %d %r" % (rc, se))
 
 
 def test_compare_cli(tmp):
     rc, so, se = run([sys.executable, COMPARE, "--help"])
     check(rc == 0 and all(w in so for w in ("--epochs", "--seeds", "--workdir", "--threads",
-                                            "--simdgan", "quality.md")),
+                                            "--simdgan", "quality.md", "--frameworks",
+                                            "simdgan-bf16", "--precision bf16")),
           "compare-quality --help: exit %d %r" % (rc, so[:200]))
     rc, so, _ = run([sys.executable, PLOT_RUN, "--help"])
     check(rc == 0 and "metrics.csv" in so, "plot-run --help: exit %d" % rc)
     for name, args, needle in [("seeds", ["--seeds", "0,x"], "--seeds"),
                                ("dup-seeds", ["--seeds", "1,1"], "--seeds"),
                                ("epochs", ["--epochs", "0"], "--epochs"),
+                               ("fw-unknown", ["--frameworks", "pytorch,tensorflow"],
+                                "--frameworks"),
+                               ("fw-dup", ["--frameworks", "simdgan,simdgan"], "--frameworks"),
+                               ("fw-empty", ["--frameworks", ""], "--frameworks"),
+                               ("fw-trailing", ["--frameworks", "simdgan,"], "--frameworks"),
+                               ("fw-bf16-alone", ["--frameworks", "pytorch,simdgan-bf16"],
+                                "expected simdgan beside it"),
                                ("simdgan", ["--simdgan", os.path.join(tmp, "none")], "--simdgan"),
                                ("data", ["--simdgan", SIMDGAN, "--data", tmp], "train-images")]:
         rc, so, se = run([sys.executable, COMPARE, "--workdir", os.path.join(tmp, "w-" + name)]
@@ -388,6 +509,7 @@ def main():
         test_safetensors_writer(tmp, cq)
         test_tutorial_data(cq)
         test_compare_flow(tmp, cq)
+        test_compare_bf16(tmp, cq)
         test_compare_cli(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
