@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 /* The API version: bumped when a declaration here changes incompatibly. */
-#define SIMDGAN_API_VERSION 1
+#define SIMDGAN_API_VERSION 2
 
 /* Status codes; they are also the command's exit statuses. */
 typedef enum simdgan_status {

@@ -387,7 +387,7 @@ const sg_bf16_kernels *sg_bf16_select(const char *request, char *why, size_t cap
     char label[96];
     const char *name = request;
     if (request) {
-        snprintf(label, sizeof label, "--precision bf16 path %s", request);
+        snprintf(label, sizeof label, "bf16 path %s", request);
     } else {
         const char *env = getenv("SIMDGAN_BF16");
         if (env && env[0]) {

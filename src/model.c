@@ -572,6 +572,9 @@ void sg_gan_step(sg_gan *g, int ith)
     net_backward(g, &g->G, g->z2, B, B, g->dxd, adam_in_wgrad ? WG_ADAM : WG_GRAD, NULL,
                  SG_ACT_NONE, NULL, ith);
     if (!adam_in_wgrad) sg_net_adam(g, &g->G, ith);
+    /* The step ends with a barrier: with bf16 after the repack of G's
+     * copies, which nothing in the step waits for. */
+    if (g->bf) sg_barrier(e);
 }
 
 float *sg_net_tensor(sg_net *net, float *buf, const char *name, int *ndim, int64_t shape[2])

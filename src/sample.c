@@ -39,8 +39,15 @@ static void generate_thread(void *ctx, int ith)
 
 void sg_net_generate(sg_gan *g, sg_net *G, const float *z, size_t n, float *x)
 {
+    /* fp32 products in a bf16 run too, so that a grid or an evaluation made
+     * during training is what `simdgan sample` and `simdgan eval` make from
+     * the G it writes: off the bf16 layer, G's fp32 packed copies are made
+     * from its weights here, and its bf16 copies again before the next step. */
+    sg_bf16_engine *bf = g->bf;
+    if (bf) g->bf = NULL, sg_net_params_changed(G);
     generate_ctx c = {g, G, z, n, x};
     sg_parallel(g->e, generate_thread, &c);
+    if (bf) g->bf = bf, sg_net_params_changed(G);
 }
 
 struct sg_generator {

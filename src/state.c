@@ -251,10 +251,14 @@ int sg_state_read(const char *path, sg_state *s, sg_st_file **file)
     }
     snprintf(s->precision, sizeof s->precision, "%s", prec ? prec : "fp32");
     const char *bpath = sg_st_meta(f, "bf16_path");
-    if (!strcmp(s->precision, "bf16") ? !bpath || strlen(bpath) >= sizeof s->bf16_path
-                                      : bpath && strcmp(bpath, "none")) {
-        sg_error("%s: damaged training state: bf16_path '%.40s' with precision %s", path,
-                 bpath ? bpath : "(missing)", s->precision);
+    static const char *const paths[] = {"amx", "avx512bf16", "bfmmla", "ref"};
+    int known = 0;
+    for (size_t i = 0; bpath && i < sizeof paths / sizeof *paths; i++)
+        known |= strcmp(bpath, paths[i]) == 0;
+    if (!strcmp(s->precision, "bf16") ? !known : bpath && strcmp(bpath, "none")) {
+        sg_error("%s: damaged training state: bf16_path '%.40s' with precision %s; expected %s",
+                 path, bpath ? bpath : "(missing)", s->precision,
+                 strcmp(s->precision, "bf16") ? "none" : "amx, avx512bf16, bfmmla or ref");
         goto bad;
     }
     snprintf(s->bf16_path, sizeof s->bf16_path, "%s", bpath ? bpath : "none");

@@ -28,7 +28,9 @@ so the whole file takes seconds. What it checks:
   previous state intact;
 - --precision bf16: bit-identical at 1 and 2 threads and across a stop and
   --resume (which keeps the state's precision and bf16 path, and refuses
-  --precision fp32), different from fp32, recorded in the state.
+  --precision fp32), different from fp32, recorded in the state; a state
+  without those keys resumes as fp32, damaged ones are one line; the
+  fixed-z grid of a bf16 run equals `simdgan sample`'s of its G.
 """
 import os
 import random
@@ -418,6 +420,45 @@ def bf16_runs(tmp, data, base):
     check(not diff, f"bf16: 2 threads with a stop differ from 1 thread without in {diff}")
     rc, so, se = run(one + ["--epochs", "1", "--precision", "fp16", "--out", out + "-x"])
     one_line_error("--precision fp16", rc, so, se, 2, ["--precision fp16", "fp32 or bf16"])
+    rc, so, se = run(one + ["--out", fp32, "--resume", "--precision", "bf16", "--epochs", "3"])
+    one_line_error("bf16 over an fp32 state", rc, so, se, 2, ["--precision bf16", "fp32"])
+
+    # The state's new keys: a state from before them (neither) resumes as
+    # fp32; a damaged value is one line naming the file.
+    st = os.path.join(fp32, "checkpoint.safetensors")
+    good = open(st, "rb").read()
+    (hlen,) = struct.unpack("<Q", good[:8])
+    keys = b'"precision":"fp32","bf16_path":"none",'
+    check(keys in good[8:8 + hlen], "the fp32 state's header lacks precision fp32, bf16_path none")
+
+    def edited(old, new):  # same length, so the header's length stands
+        return good.replace(old, new.ljust(len(old)), 1)
+
+    for name, blob, needles in (
+            ("precision fp64", edited(b'"fp32"', b'"fp64"'), ["precision", "fp64"]),
+            ("fp32 with a bf16 path", edited(b'"bf16_path":"none"', b'"bf16_path":"ref"'),
+             ["bf16_path", "ref"])):
+        open(st, "wb").write(blob)
+        rc, so, se = run(one + ["--out", fp32, "--resume", "--epochs", "3"])
+        one_line_error(f"damaged state: {name}", rc, so, se, 2, [st, "damaged"] + needles)
+    open(st, "wb").write(edited(keys, b""))
+    rc, so, se = run(one + ["--out", fp32, "--resume", "--epochs", "3", "--max-steps", "130"])
+    check(rc == 0, f"a state without precision: {se}")
+    meta = read_safetensors(st)[1]
+    check(meta.get("precision") == "fp32" and meta.get("bf16_path") == "none",
+          f"a state without precision resumed as {meta.get('precision')!r}")
+
+    # Grids made during a bf16 run come from fp32 products, as `simdgan
+    # sample` makes them from the G the run writes.
+    out = os.path.join(tmp, "bf16-fixed-z")
+    rc, _, se = run(one + ["--epochs", "1", "--precision", "bf16", "--fixed-z", "--out", out])
+    check(rc == 0, f"bf16 --fixed-z: {se}")
+    grid = os.path.join(tmp, "bf16-sample.png")
+    rc, _, se = run(["sample", "--g", os.path.join(out, "G.safetensors"), "-n", "64", "--seed", "7",
+                     "--out", grid])
+    check(rc == 0 and open(grid, "rb").read() ==
+          open(os.path.join(out, "samples", "fixed_z-1.png"), "rb").read(),
+          f"bf16 run: fixed_z-1.png differs from simdgan sample's grid of its G ({se})")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def isa():
     return s.decode()
 
 
-_STRINGS = ("data", "dataset", "out", "isa", "bind")
+_STRINGS = ("data", "dataset", "out", "isa", "precision", "bind")
 _FLAGS = tuple(name for name, _ in _native.Config._fields_ if name not in ("size", "fields_set"))
 
 

@@ -2,17 +2,17 @@
 API's structs and signatures (include/simdgan.h, API version 1).
 
 The library is looked for in this order:
-  1. $SIMDGAN_LIBRARY, a path to libsimdgan.so.1;
+  1. $SIMDGAN_LIBRARY, a path to libsimdgan.so.2;
   2. where `cmake --install` put it, relative to this folder (_install.py,
      written by the install; a pip-installed module has none);
   3. the system's: ctypes.util.find_library("simdgan"), then the dynamic
-     linker's search for libsimdgan.so.1 (LD_LIBRARY_PATH, ld.so.cache).
+     linker's search for libsimdgan.so.2 (LD_LIBRARY_PATH, ld.so.cache).
 """
 import ctypes
 import ctypes.util
 import os
 
-API_VERSION = 1
+API_VERSION = 2
 SONAME = "libsimdgan.so.%d" % API_VERSION
 
 # simdgan_status

@@ -157,6 +157,27 @@ def test_resume(tmp_path, data):
         assert t.steps(1) == simdgan.OK and t.step == 3
 
 
+def test_precision(tmp_path, data):
+    """precision="bf16" trains other bits than fp32 and is kept on resume;
+    the defaults themselves open a trainer."""
+    defaults = dict(simdgan.defaults(), data=data, threads=1, seed=5, epochs=4)
+    grids = {}
+    for p in ("fp32", "bf16"):
+        with simdgan.Trainer(**dict(defaults, out=str(tmp_path / p), precision=p)) as t:
+            t.fit(1)
+            grids[p] = t.sample(4, 0)
+    assert not np.array_equal(grids["fp32"], grids["bf16"])
+    with pytest.raises(simdgan.Error) as e:
+        simdgan.Trainer(data=data, out=str(tmp_path / "bf16"), threads=1, resume=True,
+                        precision="fp32")
+    assert e.value.status == simdgan.BAD_INPUT and "precision" in str(e.value)
+    with simdgan.Trainer(data=data, out=str(tmp_path / "bf16"), threads=1, resume=True) as t:
+        assert np.array_equal(t.sample(4, 0), grids["bf16"])
+    with pytest.raises(simdgan.Error) as e:
+        simdgan.Trainer(data=data, out=str(tmp_path / "x"), precision="fp16")
+    assert e.value.status == simdgan.BAD_INPUT and "fp16" in str(e.value)
+
+
 def test_callback_stops_and_raises(tmp_path, data):
     with simdgan.Trainer(data=data, out=str(tmp_path / "a"), threads=1, log_every=1) as t:
         assert t.fit(1, on_log=lambda line: True) == simdgan.STOPPED
