@@ -46,7 +46,7 @@ static const char usage_main[] =
     "\n"
     "environment:\n"
     "  SIMDGAN_ISA=ref|avx2|avx512|neon   use this kernel table\n"
-    "  SIMDGAN_BF16=amx|avx512bf16|bfmmla|ref  the bf16 path of --precision bf16\n"
+    "  SIMDGAN_BF16=amx|avx512bf16|bfmmla|ref  the path of bf16 products\n"
     "  SIMDGAN_FUSION=0                   use the unfused kernels\n"
     "  SIMDGAN_MC, SIMDGAN_KC, SIMDGAN_NC cache blocking override\n"
     "  SIMDGAN_DATA=DIR                   where the MNIST files are\n"
