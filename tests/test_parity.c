@@ -138,6 +138,17 @@ typedef struct run_ctx {
     int step;
 } run_ctx;
 
+/* The tutorial's config with the fixture's latent, hidden and batch. */
+static sg_gan_config fixture_config(sg_st_file *f)
+{
+    sg_gan_config c;
+    sg_gan_config_default(&c);
+    c.latent = atoi(sg_st_meta(f, "latent"));
+    c.hidden = atoi(sg_st_meta(f, "hidden"));
+    c.batch = atoi(sg_st_meta(f, "batch"));
+    return c;
+}
+
 static const float *need(sg_st_file *f, const char *name, size_t count)
 {
     int nd;
@@ -266,11 +277,7 @@ static void test_forward(const char *file, const sg_kernels *k, const sg_bf16_ke
     sg_st_file *f = sg_st_open(file);
     CHECK(f != NULL, "%s", sg_last_error());
     if (!f) return;
-    sg_gan_config c;
-    sg_gan_config_default(&c);
-    c.latent = atoi(sg_st_meta(f, "latent"));
-    c.hidden = atoi(sg_st_meta(f, "hidden"));
-    c.batch = atoi(sg_st_meta(f, "batch"));
+    sg_gan_config c = fixture_config(f);
     sg_engine e;
     CHECK(sg_engine_init(&e, k, 1) == 0, "%s", sg_last_error());
     sg_gan g;
@@ -413,11 +420,7 @@ static void run_fixture(const char *file, const sg_kernels *k, const sg_bf16_ker
     sg_st_file *f = sg_st_open(file);
     CHECK(f != NULL, "%s", sg_last_error());
     if (!f) return;
-    sg_gan_config c;
-    sg_gan_config_default(&c);
-    c.latent = atoi(sg_st_meta(f, "latent"));
-    c.hidden = atoi(sg_st_meta(f, "hidden"));
-    c.batch = atoi(sg_st_meta(f, "batch"));
+    sg_gan_config c = fixture_config(f);
     int steps = atoi(sg_st_meta(f, "steps"));
     sg_engine e;
     CHECK(sg_engine_init(&e, k, nth) == 0, "%s", sg_last_error());
@@ -513,11 +516,7 @@ typedef struct variant {
 static int run_variant(sg_st_file *f, const sg_kernels *k, const sg_bf16_kernels *bk, variant v,
                        sg_engine *e, sg_gan *g, float scalars[NSTEPS][4])
 {
-    sg_gan_config c;
-    sg_gan_config_default(&c);
-    c.latent = atoi(sg_st_meta(f, "latent"));
-    c.hidden = atoi(sg_st_meta(f, "hidden"));
-    c.batch = atoi(sg_st_meta(f, "batch"));
+    sg_gan_config c = fixture_config(f);
     const int steps = atoi(sg_st_meta(f, "steps"));
     CHECK(sg_engine_init(e, k, v.nth) == 0, "%s", sg_last_error());
     if (e->max_nth < v.nth) {
@@ -614,11 +613,7 @@ static void test_bf16_used(const char *file, const sg_kernels *k, const sg_bf16_
     sg_st_file *f = sg_st_open(file);
     CHECK(f != NULL, "%s", sg_last_error());
     if (!f) return;
-    sg_gan_config c;
-    sg_gan_config_default(&c);
-    c.latent = atoi(sg_st_meta(f, "latent"));
-    c.hidden = atoi(sg_st_meta(f, "hidden"));
-    c.batch = atoi(sg_st_meta(f, "batch"));
+    sg_gan_config c = fixture_config(f);
     sg_engine e[2];
     sg_gan g[2];
     for (int q = 0; q < 2; q++) {
