@@ -33,6 +33,9 @@ int sg_bf16_engine_init(sg_bf16_engine *be, sg_engine *e, const sg_bf16_kernels 
     if ((size_t)be->k.mr * (size_t)be->k.nr > SG_BF16_MAX_TILE)
         return sg_error("bf16 path %s: a %dx%d tile exceeds the driver's %d elements", k->path,
                         be->k.mr, be->k.nr, SG_BF16_MAX_TILE);
+    if (be->k.nr % be->k.kstep)
+        return sg_error("bf16 path %s: its panels of %d are not whole K steps of %d", k->path,
+                        be->k.nr, be->k.kstep);
     be->bpack = sg_xmalloc(sizeof *be->bpack * (size_t)e->max_nth);
     for (int t = 0; t < e->max_nth; t++) be->bpack[t] = NULL;
     return 0;
@@ -76,17 +79,27 @@ void sg_bf16_engine_free(sg_bf16_engine *be)
     memset(be, 0, sizeof *be);
 }
 
-void sg_bf16_pack_b(const sg_bf16_engine *be, void *dst, sg_view B, size_t K, size_t N, size_t q0,
-                    size_t q1)
+void sg_bf16_pack_b_steps(const sg_bf16_engine *be, void *dst, sg_view B, size_t K, size_t N,
+                          size_t q0, size_t q1, size_t p0, size_t p1)
 {
     const size_t NR = (size_t)be->k.nr, bytes = sg_bf16_b_panel_bytes(be, K);
+    /* Every layout is K-major in blocks of kstep steps by the panel's width
+     * (bf16.h), so steps from p0 (a multiple of kstep) start p0 NR elements
+     * in; packing p1 - p0 steps pads with zeros only up to K's padding. */
+    const size_t off = p0 * NR * (size_t)be->k.elem;
     for (size_t q = q0; q < q1; q++) {
         const size_t j = q * NR, n = N - j < NR ? N - j : NR;
         /* B's column j is the packed operand's row: element (j, p) at
          * B.p[j cs + p rs]. */
-        be->k.pack_b((unsigned char *)dst + q * bytes, B.p + j * B.cs, B.cs, B.rs, n, K,
-                     be->k.nr, be->e->k);
+        be->k.pack_b((unsigned char *)dst + q * bytes + off, B.p + j * B.cs + p0 * B.rs, B.cs,
+                     B.rs, n, p1 - p0, be->k.nr, be->e->k);
     }
+}
+
+void sg_bf16_pack_b(const sg_bf16_engine *be, void *dst, sg_view B, size_t K, size_t N, size_t q0,
+                    size_t q1)
+{
+    sg_bf16_pack_b_steps(be, dst, B, K, N, q0, q1, 0, K);
 }
 
 /* Tile (i, j) of C, mr x nr valid: raw sums (through a scratch tile at the

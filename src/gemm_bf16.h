@@ -67,6 +67,11 @@ size_t sg_bf16_b_panel_bytes(const sg_bf16_engine *be, size_t K);
  * repacking the weight rows it just updated. */
 void sg_bf16_pack_b(const sg_bf16_engine *be, void *dst, sg_view B, size_t K, size_t N, size_t q0,
                     size_t q1);
+/* Steps [p0, p1) of the same panels, the rest of dst as it was: p0 a
+ * multiple of the path's kstep, p1 one too or K. Adam rewrites the copies of
+ * the weight rows it just updated this way. */
+void sg_bf16_pack_b_steps(const sg_bf16_engine *be, void *dst, sg_view B, size_t K, size_t N,
+                          size_t q0, size_t q1, size_t p0, size_t p1);
 /* sg_gemm_bf16 with B already packed (Bp from sg_bf16_pack_b for this K, N). */
 void sg_gemm_bf16_packed(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A,
                          const void *Bp, float *C, size_t ldc, int accumulate,
