@@ -15,11 +15,13 @@
  * A path packs each operand into its own panel layout (whatever its matrix
  * instruction reads), zero-padded to whole MR x NR tiles and to a multiple
  * of kstep in K, so edge tiles need no second kernel: the driver runs them on
- * a scratch tile and copies the valid part out. Every layout is K-major in
- * blocks of kstep steps by the panel's width, one block after the other, and
- * NR is a multiple of kstep: steps [p0, p1) of a panel (p0 a multiple of
- * kstep) can then be packed on their own, p0 w elements in, which is how
- * Adam rewrites the bf16 copies of the weights it has just updated. */
+ * a scratch tile and copies the valid part out. Every layout (A's and B's)
+ * is K-major in blocks of kstep steps by the panel's width, one block after
+ * the other, and NR is a multiple of kstep: steps [p0, p1) of a panel (p0 a
+ * multiple of kstep) can then be packed on their own, p0 w elements in. So
+ * Adam rewrites the bf16 copies of the weights it has just updated, and a
+ * product's epilogue packs each finished tile of its output (columns [j, j +
+ * NR)) as steps of the next product's A. */
 #ifndef SIMDGAN_BF16_H
 #define SIMDGAN_BF16_H
 

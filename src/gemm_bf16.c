@@ -58,8 +58,10 @@ void sg_bf16_engine_reserve(sg_bf16_engine *be, size_t M, size_t N, size_t K)
     const size_t a = round_up(M ? M : 1, (size_t)be->k.mr) * kpad(be, K ? K : 1) * (size_t)be->k.elem;
     const size_t b = sg_bf16_b_panel_bytes(be, K ? K : 1);
     if (a > be->apack_cap) {
-        sg_free(be->apack);
+        sg_free(be->apack), sg_free(be->alink[0]), sg_free(be->alink[1]);
         be->apack = sg_xalloc(a);
+        be->alink[0] = sg_xalloc(a);
+        be->alink[1] = sg_xalloc(a);
         be->apack_cap = a;
     }
     if (b > be->bpack_cap) {
@@ -73,7 +75,7 @@ void sg_bf16_engine_reserve(sg_bf16_engine *be, size_t M, size_t N, size_t K)
 
 void sg_bf16_engine_free(sg_bf16_engine *be)
 {
-    sg_free(be->apack);
+    sg_free(be->apack), sg_free(be->alink[0]), sg_free(be->alink[1]);
     for (int t = 0; be->bpack && t < be->e->max_nth; t++) sg_free(be->bpack[t]);
     free(be->bpack);
     memset(be, 0, sizeof *be);
@@ -106,7 +108,7 @@ void sg_bf16_pack_b(const sg_bf16_engine *be, void *dst, sg_view B, size_t K, si
  * edges), then the epilogue on the valid part. */
 static void tile(const sg_bf16_engine *be, size_t Kp, const void *a, const void *b, float *C,
                  size_t ldc, size_t i, size_t j, size_t mr, size_t nr, int accumulate,
-                 const sg_epi *epi)
+                 const sg_epi *epi, unsigned char *a_out, size_t a_out_bytes, uint64_t *out_ns)
 {
     const sg_kernels *fk = be->e->k;
     const size_t MR = (size_t)be->k.mr, NR = (size_t)be->k.nr;
@@ -120,18 +122,25 @@ static void tile(const sg_bf16_engine *be, size_t Kp, const void *a, const void 
         be->k.ukr(Kp, a, b, ct, NR, accumulate, mr, fk);
         for (size_t r = 0; r < mr; r++) memcpy(c + r * ldc, ct + r * NR, nr * sizeof(float));
     }
-    if (!epi) return;
-    if (epi->dact != SG_ACT_NONE)
+    if (epi && epi->dact != SG_ACT_NONE)
         fk->act_bwd(c, ldc, c, ldc, epi->y + i * epi->ldy + j, epi->ldy, 0, mr, nr, epi->dact);
-    else if (epi->bias || epi->act != SG_ACT_NONE)
+    else if (epi && (epi->bias || epi->act != SG_ACT_NONE))
         fk->bias_act_fwd(c, ldc, epi->bias ? epi->bias + j : NULL, 0, mr, nr, epi->act);
+    if (!a_out) return;
+    /* Steps [j, j + nr) of the next product's row panel i / MR (bf16.h: NR
+     * is whole K steps, so these start j MR elements in). */
+    const uint64_t t0 = sg_trace_on ? sg_trace_now() : 0;
+    be->k.pack_a(a_out + i / MR * a_out_bytes + j * MR * (size_t)be->k.elem, c, ldc, 1, mr, nr,
+                 be->k.mr, fk);
+    if (t0) *out_ns += sg_trace_now() - t0;
 }
 
-/* Both entries: A packed here; B packed per column panel here (Bp NULL) or
- * already (Bp). */
-static void run(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, sg_view B,
-                const void *Bp, float *C, size_t ldc, int accumulate, const sg_epi *epi,
-                const char *name, int ith)
+/* Every entry: A packed here (a_in NULL) or already; B packed per column
+ * panel here (Bp NULL) or already; C's tiles also packed into a_out as the
+ * next product's A where a_out is set. */
+static void run(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, const void *a_in,
+                sg_view B, const void *Bp, float *C, size_t ldc, int accumulate,
+                const sg_epi *epi, void *a_out, const char *name, int ith)
 {
     if (!name) name = "gemm_bf16";
     sg_engine *e = be->e;
@@ -143,22 +152,29 @@ static void run(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, sg_
     }
     const size_t Kp = kpad(be, K), mpanels = ceil_div(M, MR), npanels = ceil_div(N, NR);
     const size_t abytes = Kp * MR * elem, bbytes = Kp * NR * elem;
-    if (mpanels * abytes > be->apack_cap || (!Bp && bbytes > be->bpack_cap)) {
+    if (mpanels * abytes > be->apack_cap || (!Bp && bbytes > be->bpack_cap) ||
+        (a_out && mpanels * kpad(be, N) * MR * elem > be->apack_cap)) {
         fprintf(stderr, "simdgan: internal error: sg_gemm_bf16(%zu, %zu, %zu) exceeds the "
                         "reserved workspace\n", M, N, K);
         abort();
     }
 
-    /* 1. All of A, one row panel per unit, split over the threads. */
-    size_t u0, u1;
-    sg_slice(mpanels, ith, nth, &u0, &u1);
-    SG_TRACE_BEGIN(ta);
-    for (size_t q = u0; q < u1; q++) {
-        const size_t m = M - q * MR < MR ? M - q * MR : MR;
-        be->k.pack_a(be->apack + q * abytes, A.p + q * MR * A.rs, A.rs, A.cs, m, K, be->k.mr, e->k);
+    /* 1. All of A, one row panel per unit, split over the threads (unless
+     * the previous product's epilogue packed it). */
+    const unsigned char *apack = a_in ? a_in : be->apack;
+    if (!a_in) {
+        size_t u0, u1;
+        sg_slice(mpanels, ith, nth, &u0, &u1);
+        SG_TRACE_BEGIN(ta);
+        for (size_t q = u0; q < u1; q++) {
+            const size_t m = M - q * MR < MR ? M - q * MR : MR;
+            be->k.pack_a(be->apack + q * abytes, A.p + q * MR * A.rs, A.rs, A.cs, m, K, be->k.mr,
+                         e->k);
+        }
+        SG_TRACE_END(ith, SG_PH_PACK_A, name, ta);
+        sg_barrier(e);
     }
-    SG_TRACE_END(ith, SG_PH_PACK_A, name, ta);
-    sg_barrier(e);
+    const size_t obytes = kpad(be, N) * MR * elem; /* a row panel of a_out */
 
     /* 2. This thread's tiles, t = column panel * mpanels + row panel: whole
      * column panels where there are enough, else an even run of tiles. */
@@ -185,10 +201,15 @@ static void run(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, sg_
                 b = be->bpack[ith];
             }
             SG_TRACE_BEGIN(tk);
+            uint64_t out_ns = 0; /* packing a_out, in this column panel */
             for (; t < te; t++) {
                 const size_t r = t % mpanels, i = r * MR, mr = M - i < MR ? M - i : MR;
-                tile(be, Kp, be->apack + r * abytes, b, C, ldc, i, j, mr, nr, accumulate, epi);
+                tile(be, Kp, apack + r * abytes, b, C, ldc, i, j, mr, nr, accumulate, epi, a_out,
+                     obytes, &out_ns);
             }
+            /* The epilogue's packing as one PACK_A event per column panel,
+             * ending now, nested in the panel's KERNEL event. */
+            if (out_ns) sg_trace_event(ith, SG_PH_PACK_A, name, sg_trace_now() - out_ns);
             SG_TRACE_END(ith, SG_PH_KERNEL, name, tk);
         }
         if (be->k.thread_end) be->k.thread_end();
@@ -200,7 +221,7 @@ void sg_gemm_bf16(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A, s
                   float *C, size_t ldc, int accumulate, const sg_epi *epi, const char *name,
                   int ith)
 {
-    run(be, M, N, K, A, B, NULL, C, ldc, accumulate, epi, name, ith);
+    run(be, M, N, K, A, NULL, B, NULL, C, ldc, accumulate, epi, NULL, name, ith);
 }
 
 void sg_gemm_bf16_packed(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A,
@@ -208,5 +229,13 @@ void sg_gemm_bf16_packed(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_vi
                          const sg_epi *epi, const char *name, int ith)
 {
     const sg_view none = {NULL, 0, 0};
-    run(be, M, N, K, A, none, Bp, C, ldc, accumulate, epi, name, ith);
+    run(be, M, N, K, A, NULL, none, Bp, C, ldc, accumulate, epi, NULL, name, ith);
+}
+
+void sg_gemm_bf16_chain(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A,
+                        const void *a_in, const void *Bp, float *C, size_t ldc, const sg_epi *epi,
+                        void *a_out, const char *name, int ith)
+{
+    const sg_view none = {NULL, 0, 0};
+    run(be, M, N, K, A, a_in, none, Bp, C, ldc, 0, epi, a_out, name, ith);
 }

@@ -37,6 +37,7 @@ typedef struct sg_bf16_engine {
     sg_engine *e;          /* threads, barrier, fp32 table (epilogue)        */
     sg_bf16_kernels k;     /* the path's table, mr/nr resolved (ref: e->k's) */
     unsigned char *apack;  /* shared packed A, apack_cap bytes               */
+    unsigned char *alink[2]; /* A packed by a product's epilogue, apack_cap  */
     size_t apack_cap;
     unsigned char **bpack; /* per-thread packed B panel, bpack_cap bytes     */
     size_t bpack_cap;
@@ -76,5 +77,18 @@ void sg_bf16_pack_b_steps(const sg_bf16_engine *be, void *dst, sg_view B, size_t
 void sg_gemm_bf16_packed(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A,
                          const void *Bp, float *C, size_t ldc, int accumulate,
                          const sg_epi *epi, const char *name, int ith);
+
+/* Products in a chain, where C (after its epilogue) is the A of the next
+ * product (M rows, K = this N), as a layer's output is its successor's
+ * input: sg_gemm_bf16_packed, with a_out (NULL: none) the buffer into which
+ * the epilogue also packs each finished tile of C, as the next product's
+ * A, while it is in L1; and a_in (NULL: A is packed here from the view A)
+ * the A that the previous product's epilogue packed, which this one then
+ * reads instead of packing A (skipping a pass over A and a barrier). a_in
+ * and a_out are be->alink[0] and be->alink[1], one each. The bits are
+ * those of packing A here. */
+void sg_gemm_bf16_chain(sg_bf16_engine *be, size_t M, size_t N, size_t K, sg_view A,
+                        const void *a_in, const void *Bp, float *C, size_t ldc, const sg_epi *epi,
+                        void *a_out, const char *name, int ith);
 
 #endif

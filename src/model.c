@@ -291,6 +291,9 @@ void sg_net_forward(sg_gan *g, sg_net *net, const float *x, size_t rows, float *
     if (packed) ensure_packed(g, net, ith);
     const float *in = x;
     size_t ldin = (size_t)net->dims[0];
+    /* bf16: each layer's epilogue packs its output as the next layer's A,
+     * into the link buffer the layer does not read. */
+    const void *a16 = NULL;
     for (int l = 0; l < SG_LAYERS; l++) {
         size_t K = (size_t)net->dims[l], N = (size_t)net->dims[l + 1];
         float *y = l + 1 == SG_LAYERS ? out : net->a[l];
@@ -301,9 +304,12 @@ void sg_net_forward(sg_gan *g, sg_net *net, const float *x, size_t rows, float *
         sg_epi epi = {b, act, SG_ACT_NONE, NULL, 0};
         const sg_epi *ep = e->fusion ? &epi : NULL; /* packed: fused or bf16 */
         const char *name = pname(g, net, l, P_FWD);
-        if (g->bf && packed)
-            sg_gemm_bf16_packed(g->bf, rows, N, K, A, net->wf16[l], y, ldy, 0, ep, name, ith);
-        else if (packed)
+        if (g->bf && packed) {
+            void *out16 = l + 1 < SG_LAYERS && ep ? g->bf->alink[l & 1] : NULL;
+            sg_gemm_bf16_chain(g->bf, rows, N, K, A, a16, net->wf16[l], y, ldy, ep, out16, name,
+                               ith);
+            a16 = out16;
+        } else if (packed)
             sg_gemm_packed(e, rows, N, K, A, net->wf[l], y, ldy, 0, ep, name, ith);
         else
             sg_gemm(e, rows, N, K, A, Bt, y, ldy, 0, ep, ith);
@@ -401,6 +407,7 @@ static void net_backward(sg_gan *g, sg_net *net, const float *x, size_t row0, si
     const long t = net->step + 1;
     adam_tile_ctx actx = {k, net, 0, adam_coef(&g->cfg, t), NULL};
     const float *dz = dz_out;
+    const void *dz16 = NULL; /* bf16: dz as packed by the epilogue that made it */
     for (int l = SG_LAYERS - 1; l >= 0; l--) {
         size_t out = (size_t)net->dims[l + 1], in = (size_t)net->dims[l];
         const float *ain = l ? net->a[l - 1] + row0 * in : x; /* [rows, in] */
@@ -415,10 +422,13 @@ static void net_backward(sg_gan *g, sg_net *net, const float *x, size_t row0, si
             const int pass = da != SG_ACT_NONE && !e->fusion; /* act' as its own pass */
             const sg_epi *ep = da == SG_ACT_NONE || pass ? NULL : &epi;
             const char *name = pname(g, net, l, P_BWD_DATA);
-            if (g->bf && packed)
-                sg_gemm_bf16_packed(g->bf, rows, in, out, A, net->wb16[l], next, in, 0, ep, name,
-                                    ith);
-            else if (packed)
+            if (g->bf && packed) {
+                /* Packed for the next backward-data product, where one follows. */
+                void *out16 = !pass && (l > 1 || (l == 1 && dx)) ? g->bf->alink[l & 1] : NULL;
+                sg_gemm_bf16_chain(g->bf, rows, in, out, A, dz16, net->wb16[l], next, in, ep,
+                                   out16, name, ith);
+                dz16 = out16;
+            } else if (packed)
                 sg_gemm_packed(e, rows, in, out, A, net->wb[l], next, in, 0, ep, name, ith);
             else
                 sg_gemm(e, rows, in, out, A, B, next, in, 0, ep, ith);

@@ -379,7 +379,135 @@ static void test_gemm(const path *pt)
     sg_engine_free(&e);
 }
 
-/* ---- 4. selection -------------------------------------------------------- */
+/* ---- 4. packing in pieces, and chained products -------------------------- */
+
+/* B packed in runs of steps [p0, p1) (p0 a multiple of kstep, from the
+ * panels' middle out) equals B packed whole, byte for byte: Adam rewrites
+ * the copies of the weights it updates this way. */
+static void test_pack_steps(const path *pt)
+{
+    static const size_t shapes[][2] = {{1, 1}, {5, 3}, {64, 33}, {256, 70}, {784, 32}, {33, 257}};
+    sg_engine e;
+    sg_bf16_engine be;
+    if (sg_engine_init(&e, pt->fk, 1) != 0 || sg_bf16_engine_init(&be, &e, pt->k) != 0) {
+        CHECK(0, "%s: %s", pt->label, sg_last_error());
+        return;
+    }
+    const size_t ks = (size_t)be.k.kstep;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const size_t K = shapes[s][0], N = shapes[s][1], np = sg_bf16_b_panels(&be, N);
+        const size_t bytes = np * sg_bf16_b_panel_bytes(&be, K);
+        float *b = malloc(K * N * sizeof *b);
+        for (size_t x = 0; x < K * N; x++) b[x] = frand();
+        unsigned char *whole = sg_xalloc(bytes), *pieces = sg_xalloc(bytes);
+        for (int tr = 0; tr < 2; tr++) { /* B as [K, N], then as W^T */
+            const sg_view B = tr ? (sg_view){b, 1, K} : (sg_view){b, N, 1};
+            sg_bf16_pack_b(&be, whole, B, K, N, 0, np);
+            memset(pieces, 0xa5, bytes);
+            /* Runs of 1, 2, 3, ... K steps, rounded up to whole K steps. */
+            size_t p0 = 0;
+            for (size_t len = 1; p0 < K; len++) {
+                size_t p1 = (p0 + len + ks - 1) / ks * ks;
+                if (p1 > K) p1 = K;
+                sg_bf16_pack_b_steps(&be, pieces, B, K, N, np / 2, np, p0, p1);
+                sg_bf16_pack_b_steps(&be, pieces, B, K, N, 0, np / 2, p0, p1);
+                p0 = p1;
+            }
+            CHECK(memcmp(whole, pieces, bytes) == 0,
+                  "%s: B [%zu, %zu]%s packed in runs of steps differs from packed whole",
+                  pt->label, K, N, tr ? " (transposed)" : "");
+        }
+        sg_free(whole), sg_free(pieces), free(b);
+    }
+    sg_bf16_engine_free(&be);
+    sg_engine_free(&e);
+}
+
+typedef struct chain_job {
+    sg_bf16_engine *be;
+    size_t M, N1, K1, N2;
+    sg_view A, C1view;
+    const void *B1p, *B2p;
+    float *C1, *C2;
+    const sg_epi *epi1;
+    int link; /* 1: product 2 reads the A product 1's epilogue packed */
+} chain_job;
+
+static void chain_run(void *ctx, int ith)
+{
+    chain_job *j = ctx;
+    void *out = j->link ? j->be->alink[1] : NULL;
+    sg_gemm_bf16_chain(j->be, j->M, j->N1, j->K1, j->A, NULL, j->B1p, j->C1, j->N1, j->epi1, out,
+                       NULL, ith);
+    sg_gemm_bf16_chain(j->be, j->M, j->N2, j->N1, j->C1view, out, j->B2p, j->C2, j->N2, NULL,
+                       NULL, NULL, ith);
+}
+
+/* Two products where the first's output is the second's A: with the first's
+ * epilogue packing it (and the second not reading the view A, here all NaN)
+ * the bits are those of the second packing A itself, at 1 to 3 threads,
+ * with a forward's epilogue (bias + activation), a backward-data one
+ * (activation gradient) and none. */
+static void test_chain(const path *pt)
+{
+    static const size_t shapes[][4] = {{1, 1, 1, 1},     {37, 33, 5, 3},   {200, 256, 64, 40},
+                                       {100, 70, 31, 17}, {13, 784, 9, 1}, {200, 1, 256, 5}};
+    sg_engine e;
+    sg_bf16_engine be;
+    if (sg_engine_init(&e, pt->fk, 3) != 0 || sg_bf16_engine_init(&be, &e, pt->k) != 0) {
+        CHECK(0, "%s: %s", pt->label, sg_last_error());
+        return;
+    }
+    int chains = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const size_t M = shapes[s][0], N1 = shapes[s][1], K1 = shapes[s][2], N2 = shapes[s][3];
+        sg_bf16_engine_reserve(&be, M, N1, K1);
+        sg_bf16_engine_reserve(&be, M, N2, N1);
+        float *a = malloc(M * K1 * sizeof *a), *b1 = malloc(K1 * N1 * sizeof *b1);
+        float *b2 = malloc(N1 * N2 * sizeof *b2), *bias = malloc(N1 * sizeof *bias);
+        float *y = malloc(M * N1 * sizeof *y), *nan = malloc(M * N1 * sizeof *nan);
+        float *c1 = malloc(M * N1 * sizeof *c1), *c2[2];
+        c2[0] = malloc(M * N2 * sizeof(float)), c2[1] = malloc(M * N2 * sizeof(float));
+        for (size_t x = 0; x < M * K1; x++) a[x] = frand();
+        for (size_t x = 0; x < K1 * N1; x++) b1[x] = frand();
+        for (size_t x = 0; x < N1 * N2; x++) b2[x] = frand();
+        for (size_t x = 0; x < N1; x++) bias[x] = frand();
+        for (size_t x = 0; x < M * N1; x++) y[x] = frand(), nan[x] = NAN;
+        void *B1p = sg_xalloc(sg_bf16_b_panels(&be, N1) * sg_bf16_b_panel_bytes(&be, K1));
+        void *B2p = sg_xalloc(sg_bf16_b_panels(&be, N2) * sg_bf16_b_panel_bytes(&be, N1));
+        sg_bf16_pack_b(&be, B1p, (sg_view){b1, N1, 1}, K1, N1, 0, sg_bf16_b_panels(&be, N1));
+        sg_bf16_pack_b(&be, B2p, (sg_view){b2, 1, N1}, N1, N2, 0, sg_bf16_b_panels(&be, N2));
+        for (int v = 0; v < 3; v++) {
+            const sg_epi fwd = {bias, SG_ACT_LRELU, SG_ACT_NONE, NULL, 0};
+            const sg_epi bwd = {NULL, SG_ACT_NONE, SG_ACT_TANH, y, N1};
+            chain_job j = {&be, M, N1, K1, N2, {a, K1, 1}, {c1, N1, 1}, B1p, B2p, c1, NULL,
+                           v == 0 ? &fwd : v == 1 ? &bwd : NULL, 0};
+            sg_engine_set_threads(&e, 1);
+            j.C2 = c2[0];
+            sg_parallel(&e, chain_run, &j);
+            for (int nth = 1; nth <= e.max_nth; nth++) {
+                sg_engine_set_threads(&e, nth);
+                j.link = 1, j.C2 = c2[1], j.C1view = (sg_view){nan, N1, 1};
+                memset(c2[1], 0, M * N2 * sizeof(float));
+                sg_parallel(&e, chain_run, &j);
+                CHECK(memcmp(c2[0], c2[1], M * N2 * sizeof(float)) == 0,
+                      "%s: M=%zu N=%zu K=%zu then N=%zu, epilogue %d, %d thread(s): the product "
+                      "on the A its predecessor's epilogue packed differs", pt->label, M, N1, K1,
+                      N2, v, nth);
+                chains++;
+            }
+        }
+        free(a), free(b1), free(b2), free(bias), free(y), free(nan), free(c1);
+        free(c2[0]), free(c2[1]);
+        sg_free(B1p), sg_free(B2p);
+    }
+    printf("chain %s: %d chained pairs bit-identical to packing A, packing B in runs of steps "
+           "identical to whole\n", pt->label, chains);
+    sg_bf16_engine_free(&be);
+    sg_engine_free(&e);
+}
+
+/* ---- 5. selection -------------------------------------------------------- */
 
 static int built(const char *name)
 {
@@ -494,6 +622,7 @@ int main(void)
 
     for (size_t i = 0; i < n; i++) test_ukr(&paths[i]);
     for (size_t i = 0; i < n; i++) test_gemm(&paths[i]);
+    for (size_t i = 0; i < n; i++) test_pack_steps(&paths[i]), test_chain(&paths[i]);
     test_select(&ci);
     return check_finish("test_bf16");
 }
