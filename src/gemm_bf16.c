@@ -8,7 +8,8 @@
  * the kernel's registers (or tiles). Edge tiles run the same kernel on a
  * scratch tile (the packs pad with zeros), whose valid part is copied out.
  * The epilogue runs on each finished tile while it is in L1, through the
- * fp32 table's bias_act_fwd and act_bwd slots. */
+ * fp32 table's bias_act_fwd and act_bwd slots, and in a chain it then packs
+ * the tile as part of the next product's A, which skips packing A. */
 #include "gemm_bf16.h"
 
 #include <stdio.h>

@@ -14,7 +14,9 @@
  * With bf16 products (g->bf) every product runs on the bf16 GEMM layer
  * (gemm_bf16.h) with the same epilogues, the weights read from their bf16
  * packed copies; the weight gradients go to grad and Adam is one pass per
- * net that also writes the bf16 copies of each block of W it updates. */
+ * net that also writes the bf16 copies of each block of W it updates. A
+ * forward layer's epilogue and a backward-data product's pack their output
+ * in bf16 as the next product's A (sg_gemm_bf16_chain). */
 #define _POSIX_C_SOURCE 200809L
 #include "model.h"
 
