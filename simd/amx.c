@@ -1,7 +1,7 @@
 /* amx.c: the bf16 path on Intel AMX (AMX-TILE + AMX-BF16): tdpbf16ps on
  * 16 x 16 fp32 accumulator tiles.
  *
- * Tile use (one configuration, palette 1, every tile 16 rows x 64 bytes):
+ * Tile use (palette 1; main configuration, every tile 16 rows x 64 bytes):
  *   tmm0 tmm1   C rows 0-15,  columns 0-15 and 16-31   (fp32 16 x 16 each)
  *   tmm2 tmm3   C rows 16-31, columns 0-15 and 16-31
  *   tmm4 tmm5   A rows 0-15 and 16-31, 32 k values     (bf16 16 x 32)
@@ -20,8 +20,12 @@
  *     pair (k, k+1) it multiplies with A's columns k and k+1.
  * Edge tiles: the packs pad rows, columns and K with zeros, the driver runs
  * the edge on a scratch tile; a row panel of at most 16 rows uses only the
- * top half (tmm0, tmm1, tmm4), halving the work of a 100- or 200-row
- * product's last panel.
+ * top half (tmm0, tmm1, tmm4), and a panel whose rows are not a multiple of
+ * 16 runs under a second configuration whose partial half has only those
+ * rows (4 of a 100-row product's last panel, 8 of a 200-row one's): the
+ * main configuration comes back with the next full panel. Each thread keeps
+ * track of which is loaded, so a switch costs one ldtilecfg. (Not timed:
+ * no machine at hand had AMX.)
  *
  * tdpbf16ps rounds each of its two accumulations per k-pair to nearest even,
  * treats denormal inputs as zero and flushes denormal results (it ignores
@@ -58,17 +62,36 @@ typedef struct amx_tilecfg {
     uint8_t rows[16];
 } amx_tilecfg;
 
-static void amx_begin(void)
+/* The row panel the loaded configuration is for: 32 (the main one, every
+ * tile 16 rows), 1-31 (an edge panel of that many rows, not a multiple of
+ * 16), 0 (none loaded). */
+static _Thread_local unsigned amx_rows;
+
+/* Loads the configuration for a row panel of mr rows, unless it is loaded:
+ * the main one, or for an edge panel a second one in which the C and A
+ * tiles of its partial 16-row half have only the rows that hold data, so
+ * that the TMUL and the tile loads and stores skip the padding rows. */
+static void amx_configure(size_t mr)
 {
-    static const amx_tilecfg cfg = {
-        .palette = 1,
-        .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
-        .rows = {16, 16, 16, 16, 16, 16, 16, 16},
-    };
+    const unsigned want = mr % 16 ? (unsigned)mr : 32;
+    if (want == amx_rows) return;
+    amx_tilecfg cfg = {.palette = 1};
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    if (want < 16) /* the top half (tmm0, tmm1 = C; tmm4 = A) */
+        cfg.rows[0] = cfg.rows[1] = cfg.rows[4] = (uint8_t)want;
+    else if (want < 32) /* the bottom half (tmm2, tmm3 = C; tmm5 = A) */
+        cfg.rows[2] = cfg.rows[3] = cfg.rows[5] = (uint8_t)(want - 16);
     _tile_loadconfig(&cfg);
+    amx_rows = want;
 }
 
-static void amx_end(void) { _tile_release(); }
+static void amx_begin(void) { amx_configure(32); }
+
+static void amx_end(void)
+{
+    _tile_release();
+    amx_rows = 0;
+}
 
 /* Packing. Element (i, p) of the operand is src[i rs + p cs]. Where one of
  * the strides is 1 (every product of the model) the packs round 16 floats
@@ -147,6 +170,7 @@ static void ukr_amx(size_t Kp, const void *a_, const void *b_, float *c, size_t 
     const uint16_t *a = a_, *b = b_;
     const size_t ldb = ldc * sizeof(float);
     const int lower = mr > 16; /* rows 16-31 hold data */
+    amx_configure(mr);
     if (accumulate) {
         _tile_loadd(0, c, ldb);
         _tile_loadd(1, c + 16, ldb);

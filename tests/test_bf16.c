@@ -190,14 +190,15 @@ static void test_ukr(const path *pt)
     if (!k.mr) k.mr = pt->fk->mr, k.nr = pt->fk->nr;
     const size_t MR = (size_t)k.mr, NR = (size_t)k.nr, ldc = NR + 3;
     static const size_t Ks[] = {0, 1, 3, 4, 5, 31, 32, 33, 64, 100, 257, 784};
-    const size_t mrs[] = {MR, 1, MR / 2, MR / 2 + 1};
+    /* Edge row counts in both halves of a 32-row AMX panel, among others. */
+    const size_t mrs[] = {MR, 1, MR / 2, MR / 2 + 1, MR - 1, MR > 4 ? 4 : 1};
     const size_t maxK = 784;
     float *a = malloc(MR * maxK * sizeof *a), *b = malloc(NR * maxK * sizeof *b);
     void *ap = sg_xalloc(MR * (maxK + 32) * 4), *bp = sg_xalloc(NR * (maxK + 32) * 4);
     float *c = malloc(MR * ldc * sizeof *c), *c0 = malloc(MR * ldc * sizeof *c0);
     double worst = 0;
     for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
-        for (size_t mi = 0; mi < 4; mi++)
+        for (size_t mi = 0; mi < sizeof mrs / sizeof mrs[0]; mi++)
             for (int acc = 0; acc < 2; acc++) {
                 const size_t K = Ks[ki], mr = mrs[mi];
                 const size_t Kp = (K + (size_t)k.kstep - 1) / (size_t)k.kstep * (size_t)k.kstep;
