@@ -64,8 +64,7 @@ size_t sg_bf16_b_panels(const sg_bf16_engine *be, size_t N);
 size_t sg_bf16_b_panel_bytes(const sg_bf16_engine *be, size_t K);
 /* Packs column panels [q0, q1) of B (element (p, j) at B.p[p B.rs + j B.cs])
  * into dst, which holds all sg_bf16_b_panels(be, N) panels: callers split the
- * panels over threads (sg_slice) with no barrier of their own, e.g. Adam
- * repacking the weight rows it just updated. */
+ * panels over threads (sg_slice) with no barrier of their own. */
 void sg_bf16_pack_b(const sg_bf16_engine *be, void *dst, sg_view B, size_t K, size_t N, size_t q0,
                     size_t q1);
 /* Steps [p0, p1) of the same panels, the rest of dst as it was: p0 a

@@ -56,8 +56,9 @@ typedef struct sg_net {
     const sg_kernels *k; /* the table whose NR they are laid out for */
     /* With bf16 products (sg_gan_use_bf16): each weight rounded to bf16 in
      * the bf16 path's packed layouts, B of the forward (wf16) and of the
-     * backward-data product (wb16), rewritten after every Adam update; the
-     * fp32 packed copies above are then unused. */
+     * backward-data product (wb16), which Adam writes block by block as
+     * it updates the weights; the fp32 packed copies above are then unused
+     * in the step. */
     void *wf16[SG_LAYERS], *wb16[SG_LAYERS];
     int packed_ok, moments_stale;
     size_t rows;               /* batch rows the activation buffers hold    */
