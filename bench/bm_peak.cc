@@ -40,32 +40,35 @@
 
 namespace {
 
-// One call of fma_peak on every thread at once, timed; returns FLOP/s.
-double fma_round(const sg_kernels *k, int nth, size_t iters)
+// A register-resident peak loop (the fp32 table's fma_peak, a bf16 path's
+// peak): iters rounds, returns the flops performed.
+using peak_loop = double (*)(size_t iters);
+
+// One call of the loop on every thread at once; returns the flops performed.
+double team_flops(peak_loop loop, int nth, size_t iters)
 {
     double flops = 0.0;
-    double t0 = sgb::now_seconds();
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nth) reduction(+ : flops)
     {
         sg_hw_bind(omp_get_thread_num());
-        flops += k->fma_peak(iters);
+        flops += loop(iters);
     }
 #else
     (void)nth;
     sg_hw_bind(0);
-    flops = k->fma_peak(iters);
+    flops = loop(iters);
 #endif
-    return flops / (sgb::now_seconds() - t0);
+    return flops;
 }
 
 // Iterations for one call of about `seconds` on one thread.
-size_t fma_iters(const sg_kernels *k, double seconds)
+size_t loop_iters(peak_loop loop, double seconds)
 {
     size_t iters = 1024;
     for (;;) {
         double t0 = sgb::now_seconds();
-        k->fma_peak(iters);
+        loop(iters);
         double t = sgb::now_seconds() - t0;
         if (t >= seconds / 4 || iters > ((size_t)1 << 40))
             return (size_t)((double)iters * seconds / std::max(t, 1e-9)) + 1;
@@ -75,7 +78,7 @@ size_t fma_iters(const sg_kernels *k, double seconds)
 
 void bm_fma(benchmark::State &state, const sg_kernels *k, int nth)
 {
-    size_t iters = fma_iters(k, 1e-3);
+    size_t iters = loop_iters(k->fma_peak, 1e-3);
     double flops = 0.0; // per iteration, all threads
     double secs = sgb::run_team(state, nth, [&](int ith) {
         double f = k->fma_peak(iters);
@@ -109,45 +112,14 @@ void bm_ukr(benchmark::State &state, const sg_kernels *k, int nth)
     sgb::set_flops(state, 2.0 * (double)(K * MR * NR * calls) * nth, secs, sgb::peak_flops(k, nth));
 }
 
-// One call of the bf16 path's peak loop on every thread at once; returns
-// the flops performed.
-double bf16_peak_run(const sg_bf16_kernels *k, int nth, size_t iters)
-{
-    double fl = 0.0;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nth) reduction(+ : fl)
-    {
-        sg_hw_bind(omp_get_thread_num());
-        fl += k->peak(iters);
-    }
-#else
-    (void)nth;
-    sg_hw_bind(0);
-    fl = k->peak(iters);
-#endif
-    return fl;
-}
-
-// Iterations of the bf16 peak loop for about 20 ms on one thread.
-size_t bf16_peak_iters(const sg_bf16_kernels *k)
-{
-    size_t iters = 1024;
-    for (;;) {
-        double t0 = sgb::now_seconds();
-        k->peak(iters);
-        if (sgb::now_seconds() - t0 > 0.02 || iters > ((size_t)1 << 40)) return iters;
-        iters *= 2;
-    }
-}
-
 // The row: the loop timed by Google Benchmark (a quarter of the 20 ms per
 // call), peak_pct against the best-of-5 figure the other rows divide by.
 void bm_bf16_peak(benchmark::State &state, const sg_bf16_kernels *k, int nth)
 {
     const double roof = sgb::bf16_peak_flops(k, nth);
-    const size_t iters = bf16_peak_iters(k) / 4;
+    const size_t iters = loop_iters(k->peak, 0.02) / 4;
     double fl = 0.0, t0 = sgb::now_seconds();
-    for (auto _ : state) fl += bf16_peak_run(k, nth, iters);
+    for (auto _ : state) fl += team_flops(k->peak, nth, iters);
     double secs = sgb::now_seconds() - t0;
     sgb::set_flops(state, fl / (double)state.iterations(), secs, roof);
 }
@@ -198,33 +170,31 @@ void bm_stream(benchmark::State &state, bool triad, size_t n, int nth)
 
 } // namespace
 
-double sgb::peak_flops(const sg_kernels *k, int nth)
-{
-    static std::map<std::pair<const sg_kernels *, int>, double> cache;
-    auto it = cache.find({k, nth});
-    if (it != cache.end()) return it->second;
-    size_t iters = fma_iters(k, 0.02);
-    double best = 0.0;
-    for (int rep = 0; rep < 5; rep++) best = std::max(best, fma_round(k, nth, iters));
-    cache[{k, nth}] = best;
-    return best;
-}
+namespace {
 
-double sgb::bf16_peak_flops(const sg_bf16_kernels *k, int nth)
+// The best of 5 timed team calls of about 20 ms each, in FLOP/s, once per
+// (loop, threads).
+double best_rate(peak_loop loop, int nth)
 {
-    static std::map<std::pair<const sg_bf16_kernels *, int>, double> cache;
-    auto it = cache.find({k, nth});
+    static std::map<std::pair<peak_loop, int>, double> cache;
+    auto it = cache.find({loop, nth});
     if (it != cache.end()) return it->second;
-    const size_t iters = bf16_peak_iters(k);
+    const size_t iters = loop_iters(loop, 0.02);
     double best = 0.0;
     for (int rep = 0; rep < 5; rep++) {
         double t0 = sgb::now_seconds();
-        double fl = bf16_peak_run(k, nth, iters);
+        double fl = team_flops(loop, nth, iters);
         best = std::max(best, fl / (sgb::now_seconds() - t0));
     }
-    cache[{k, nth}] = best;
+    cache[{loop, nth}] = best;
     return best;
 }
+
+} // namespace
+
+double sgb::peak_flops(const sg_kernels *k, int nth) { return best_rate(k->fma_peak, nth); }
+
+double sgb::bf16_peak_flops(const sg_bf16_kernels *k, int nth) { return best_rate(k->peak, nth); }
 
 void sgb::register_peak()
 {
