@@ -420,6 +420,8 @@ static void test_pack_steps(const path *pt)
         }
         sg_free(whole), sg_free(pieces), free(b);
     }
+    printf("pack_b_steps %s: %zu shapes x 2 layouts packed in runs of K steps\n", pt->label,
+           sizeof shapes / sizeof shapes[0]);
     sg_bf16_engine_free(&be);
     sg_engine_free(&e);
 }
@@ -502,8 +504,7 @@ static void test_chain(const path *pt)
         free(c2[0]), free(c2[1]);
         sg_free(B1p), sg_free(B2p);
     }
-    printf("chain %s: %d chained pairs bit-identical to packing A, packing B in runs of steps "
-           "identical to whole\n", pt->label, chains);
+    printf("chain %s: %d chained pairs bit-identical to packing A\n", pt->label, chains);
     sg_bf16_engine_free(&be);
     sg_engine_free(&e);
 }
